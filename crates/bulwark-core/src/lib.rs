@@ -1,0 +1,24 @@
+//! Shared vocabulary of Bulwark.
+//!
+//! Every other crate speaks in these types: who a workload is ([`WorkloadId`],
+//! [`ContainerId`]), what the sensor saw ([`Event`]), what was decided about it
+//! ([`Decision`], [`Mode`]) and what a person is told ([`Alert`], [`Severity`]).
+//!
+//! This crate does no I/O: no files, no sockets, no syscalls, no async runtime.
+//! Time comes from a [`Clock`] so that logic built on it can be tested with a
+//! [`ManualClock`].
+
+mod alert;
+mod clock;
+mod event;
+mod ids;
+mod severity;
+
+pub use alert::{Alert, AlertReason, Decision, Mode, RuleRef};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use event::{
+    ContainerRef, Event, EventKind, ExecVia, FileAccess, Namespaces, PrivilegeChangeKind, Process,
+    SocketInfo, SocketProtocol,
+};
+pub use ids::{ContainerId, IdError, WorkloadId};
+pub use severity::{Severity, SeverityParseError};

@@ -1,0 +1,54 @@
+//! The `bulwark` command: CLI parsing, configuration and wiring.
+//!
+//! Each subcommand lives in its own module under `cmd/` and only wires library
+//! crates together; the logic lives in those crates.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "bulwark",
+    version,
+    about = "Zero-trust security for containers"
+)]
+struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax), logs go to stderr.
+    #[arg(long, global = true, env = "BULWARK_LOG", default_value = "warn")]
+    log: String,
+
+    #[command(subcommand)]
+    command: cmd::Command,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    match cmd::run(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("bulwark: {}", one_line(&err));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The error and its causes on one line: `outer: inner: root`.
+fn one_line(err: &anyhow::Error) -> String {
+    err.chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}

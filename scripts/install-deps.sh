@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what building and testing Bulwark needs on Debian 12 (run as root):
+# the Debian packages in scripts/apt-packages.txt and the Python packages in
+# scripts/python-requirements.txt (into .cache/venv). Idempotent and quiet when
+# everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mapfile -t wanted < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' scripts/apt-packages.txt | grep -v '^$')
+missing=()
+for pkg in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ -s scripts/python-requirements.txt ]; then
+    venv=.cache/venv
+    if [ ! -x "$venv/bin/python" ]; then
+        python3 -m venv "$venv"
+    fi
+    stamp="$venv/.requirements.sha256"
+    want=$(sha256sum scripts/python-requirements.txt | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/python-requirements.txt
+        echo "$want" > "$stamp"
+    fi
+fi
