@@ -87,6 +87,24 @@ pub enum ExecVia {
     Memfd,
 }
 
+/// What an open file descriptor refers to, from the file type of its inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FdKind {
+    /// The descriptor is not open.
+    Closed,
+    /// A regular file.
+    File,
+    /// A pipe or FIFO.
+    Pipe,
+    /// A socket (any family).
+    Socket,
+    /// A character device: a terminal, `/dev/null`, ...
+    CharDevice,
+    /// Anything else (directory, anonymous inode, block device).
+    Other,
+}
+
 /// Transport protocol of a socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -141,6 +159,11 @@ pub enum EventKind {
         exe_inode: u64,
         exe_dev: u64,
         via: ExecVia,
+        /// What file descriptors 0, 1 and 2 referred to when the program
+        /// started (a socket there is the reverse-shell pattern). `None` when
+        /// the sensor could not tell; the agent may fill it from `/proc`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stdio: Option<[FdKind; 3]>,
     },
     Fork {
         child_pid: u32,
@@ -258,6 +281,28 @@ mod tests {
             .map_err(Clone::clone)
             .and_then(|j| serde_json::from_str(j).map_err(|e| e.to_string()));
         assert_eq!(back, Ok(event));
+    }
+
+    #[test]
+    fn exec_without_stdio_still_parses_and_stdio_round_trips() {
+        let json = r#"{"seq":1,"ts_boot_ns":2,"time":"1970-01-01T00:00:00Z",
+            "process":{"pid":3,"tgid":3,"ppid":1,"uid":0,"gid":0,"comm":"sh"},
+            "cgroup_id":9,"namespaces":{"mnt":0,"pid":0,"net":0},
+            "type":"exec","exe":"/bin/sh","filename":"sh","argv":["sh"],"cwd":"/",
+            "exe_inode":5,"exe_dev":6,"via":"execve"}"#;
+        let mut event: Event = match serde_json::from_str(json) {
+            Ok(e) => e,
+            Err(e) => panic!("old exec json must parse: {e}"),
+        };
+        let EventKind::Exec { stdio, .. } = &mut event.kind else {
+            panic!("not an exec")
+        };
+        assert_eq!(*stdio, None);
+        *stdio = Some([FdKind::Socket, FdKind::Socket, FdKind::Pipe]);
+        let back: Option<Event> = serde_json::to_string(&event)
+            .ok()
+            .and_then(|j| serde_json::from_str(&j).ok());
+        assert_eq!(back, Some(event));
     }
 
     #[test]

@@ -17,8 +17,8 @@ mod severity;
 pub use alert::{Alert, AlertReason, Decision, Mode, RuleRef};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{
-    ContainerRef, Event, EventKind, ExecVia, FileAccess, Namespaces, PrivilegeChangeKind, Process,
-    SocketInfo, SocketProtocol,
+    ContainerRef, Event, EventKind, ExecVia, FdKind, FileAccess, Namespaces, PrivilegeChangeKind,
+    Process, SocketInfo, SocketProtocol,
 };
 pub use ids::{ContainerId, IdError, WorkloadId};
 pub use severity::{Severity, SeverityParseError};
