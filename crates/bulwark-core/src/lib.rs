@@ -7,12 +7,16 @@
 //! This crate does no I/O: no files, no sockets, no syscalls, no async runtime.
 //! Time comes from a [`Clock`] so that logic built on it can be tested with a
 //! [`ManualClock`].
+//!
+//! [`spiffe`] holds SPIFFE IDs and trust domains, validated per the SPIFFE ID
+//! specification, for every crate that names or authorises a workload.
 
 mod alert;
 mod clock;
 mod event;
 mod ids;
 mod severity;
+pub mod spiffe;
 
 pub use alert::{Alert, AlertReason, Decision, Mode, RuleRef};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -22,3 +26,4 @@ pub use event::{
 };
 pub use ids::{ContainerId, IdError, WorkloadId};
 pub use severity::{Severity, SeverityParseError};
+pub use spiffe::{SpiffeId, SpiffeIdError, TrustDomain};
