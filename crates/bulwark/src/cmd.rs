@@ -4,16 +4,39 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+mod audit;
 mod version;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Print version and build information.
     Version(version::Args),
+    /// Check the tamper-evident audit log.
+    Audit(audit::Args),
+}
+
+/// The data directory: `--data-dir`, else `$BULWARK_DATA_DIR`, else
+/// `/var/lib/bulwark`. Layout: `audit/audit.log` (+ `.head`), `profiles/`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DataDir {
+    /// Where Bulwark keeps its state.
+    #[arg(
+        long = "data-dir",
+        env = "BULWARK_DATA_DIR",
+        default_value = "/var/lib/bulwark"
+    )]
+    pub path: std::path::PathBuf,
+}
+
+impl DataDir {
+    pub fn audit_log(&self) -> std::path::PathBuf {
+        self.path.join("audit").join("audit.log")
+    }
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Version(args) => version::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }
