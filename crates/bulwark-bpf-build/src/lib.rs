@@ -6,14 +6,12 @@
 //! the running kernel's BTF:
 //!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     if let Err(err) = bulwark_bpf_build::Build::new("bpf").compile_all() {
-//!         eprintln!("error: {err}");
-//!         std::process::exit(1);
-//!     }
+//! // in build.rs's `main`:
+//! if let Err(err) = bulwark_bpf_build::Build::new("bpf").compile_all() {
+//!     eprintln!("error: {err}");
+//!     std::process::exit(1);
 //! }
-//! // src/lib.rs:
+//! // then in src/lib.rs:
 //! // static OBJ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/exec.bpf.o"));
 //! ```
 //!
