@@ -26,6 +26,13 @@
 //! Builders without kernel BTF can point `BULWARK_VMLINUX_H` at a header
 //! produced elsewhere, or `BULWARK_BTF` at another BTF file.
 //!
+//! Loading with aya 0.14 (checked on the project's machines): tracepoint,
+//! raw tracepoint and `tp_btf` programs, ring buffers and cgroup programs
+//! load; fentry and BPF-LSM are refused. aya's CO-RE relocator rejects
+//! indices into flexible arrays, so read `bpf_raw_tracepoint_args` as
+//! `((u64 *)ctx)[i]`, not `ctx->args[i]`. Attaching tracepoints needs tracefs
+//! mounted (`bulwark-sensor` mounts it when missing).
+//!
 //! Needs the Debian packages `clang` (14 or later), `libbpf-dev` and
 //! `bpftool`; a missing one is a build error naming the package. The crate
 //! does not load programs (aya does, at run time) and has no Rust types for
