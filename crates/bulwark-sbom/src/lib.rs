@@ -9,6 +9,8 @@
 //! walking layers is `bulwark-image`'s job; matching packages against
 //! vulnerabilities is `bulwark-vulndb`'s.
 
+pub mod catalog;
+pub mod inventory;
 pub mod model;
 pub mod purl;
 
