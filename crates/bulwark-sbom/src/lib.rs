@@ -10,6 +10,7 @@
 //! vulnerabilities is `bulwark-vulndb`'s.
 
 pub mod catalog;
+pub mod format;
 pub mod inventory;
 pub mod model;
 pub mod purl;
