@@ -9,6 +9,19 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> SystemTime;
 }
 
+/// A shared clock is a clock (tests keep a handle to advance it).
+impl<C: Clock + ?Sized> Clock for &C {
+    fn now(&self) -> SystemTime {
+        (**self).now()
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
+    fn now(&self) -> SystemTime {
+        (**self).now()
+    }
+}
+
 /// The real clock.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
@@ -69,5 +82,15 @@ mod tests {
         assert_eq!(clock.now(), start);
         clock.advance(Duration::from_secs(5));
         assert_eq!(clock.now(), start + Duration::from_secs(5));
+    }
+
+    #[test]
+    fn borrowed_and_shared_clocks_see_the_same_time() {
+        fn read(c: impl Clock) -> SystemTime {
+            c.now()
+        }
+        let clock = std::sync::Arc::new(ManualClock::new(SystemTime::UNIX_EPOCH));
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(read(&*clock), read(std::sync::Arc::clone(&clock)));
     }
 }

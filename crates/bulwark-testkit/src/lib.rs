@@ -76,8 +76,6 @@ pub use net::VethNet;
 pub use rootfs::Rootfs;
 pub use spec::{Access, Hook, HookPoint, Network};
 
-/// Annotation that carries the image reference a container was started from.
-/// `bulwark run` sets it and `bulwark-containers` reads it.
-pub const ANNOTATION_IMAGE: &str = "io.bulwark.image";
-/// Annotation that carries the image manifest digest (`sha256:...`).
-pub const ANNOTATION_IMAGE_DIGEST: &str = "io.bulwark.image.digest";
+/// The annotations [`ContainerBuilder::image`] sets: Bulwark's own keys,
+/// which `bulwark run` sets and `bulwark-containers` reads.
+pub use bulwark_containers::{ANNOTATION_IMAGE, ANNOTATION_IMAGE_DIGEST};
