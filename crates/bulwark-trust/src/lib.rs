@@ -23,6 +23,8 @@
 //! for vulnerabilities (findings come in as evidence).
 
 pub mod digest;
+pub mod evidence;
+pub mod policy;
 pub mod reference;
 pub mod signature;
 
