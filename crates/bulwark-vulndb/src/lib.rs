@@ -1,9 +1,12 @@
 //! Bulwark's vulnerability database.
 //!
 //! What it does: orders package versions exactly as each ecosystem does
-//! ([`version`]).
+//! ([`version`]), reads and validates OSV records ([`osv`]), knows the OSV
+//! ecosystems and their release suffixes ([`ecosystem`]).
 //!
 //! What it does not do: read images or build SBOMs (that is
 //! `bulwark-image` and `bulwark-sbom`), or fetch anything from the network.
 
+pub mod ecosystem;
+pub mod osv;
 pub mod version;

@@ -49,3 +49,84 @@ pub fn unpacked(archive: &str) -> PathBuf {
     cache.insert(archive.to_string(), dir);
     dir.path().to_path_buf()
 }
+
+/// The workspace root (two levels above this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The Python that `scripts/install-deps.sh` set up (`.cache/venv`), or
+/// `python3` on PATH; panics naming what to run when `module` is missing.
+pub fn python_with(module: &str) -> PathBuf {
+    let venv = workspace_root().join(".cache/venv/bin/python3");
+    let python = if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    };
+    let ok = std::process::Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "Python module {module:?} not importable by {}: run scripts/install-deps.sh \
+         (it installs scripts/python-requirements.txt into .cache/venv)",
+        python.display()
+    );
+    python
+}
+
+/// Runs `tests/py/jsonschema_verdicts.py` on `docs`: one verdict per doc,
+/// `None` when the official schema accepts it, else the message.
+pub fn jsonschema_verdicts(schema: &Path, docs: &[serde_json::Value]) -> Vec<Option<String>> {
+    let python = python_with("jsonschema");
+    let dir = TempDir::new().expect("temp dir");
+    let input = dir.path().join("docs.jsonl");
+    let mut text = String::new();
+    for d in docs {
+        text.push_str(&serde_json::to_string(d).expect("json"));
+        text.push('\n');
+    }
+    std::fs::write(&input, text).expect("write docs");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/jsonschema_verdicts.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(schema)
+        .arg(&input)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "jsonschema_verdicts.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts: Vec<Option<String>> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| (l != "ok").then(|| l.trim_start_matches("bad\t").to_string()))
+        .collect();
+    assert_eq!(verdicts.len(), docs.len(), "one verdict per document");
+    verdicts
+}
+
+/// Every file under `root` whose name ends in one of `exts`, sorted.
+pub fn files_with_ext(root: &Path, exts: &[&str]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if exts.iter().any(|e| path.to_string_lossy().ends_with(e)) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
