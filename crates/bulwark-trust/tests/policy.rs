@@ -3,7 +3,12 @@
 //! the rules that must fail. Images are built in memory with our own
 //! cosign-format signer; no shared data is used.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::type_complexity)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::type_complexity
+)]
 
 use std::collections::BTreeMap;
 
