@@ -1,0 +1,57 @@
+//! Nano-segmentation: a per-workload model of normal behaviour, learned
+//! from sensor events, plus built-in detection rules for attacks that must
+//! never be learned as normal.
+//!
+//! - [`WorkloadProfile`]: the YAML document (`apiVersion: bulwark.dev/v1`,
+//!   `kind: WorkloadProfile`) holding one workload's allowlists: processes
+//!   (executable, parent, argument patterns), files (path patterns with
+//!   `rwx`), network (outbound peers with port/protocol, listening ports) and
+//!   capabilities, each rule with the image versions and environments it was
+//!   seen in, and a mode per behaviour class.
+//! - [`Engine`]: per event, built-in [`detect`] rules (every mode), then
+//!   learn (Discover) or report deviations (Monitor, Protect); per tick,
+//!   quiet-window promotion and aging. Mode changes, new image versions and
+//!   aged rules come back as [`Change`]s for the audit log.
+//! - [`diff()`], [`version_diff`], [`merge`]: reviewable differences and
+//!   learning across replicas, versions and environments.
+//!
+//! Pure logic: no files, sockets, syscalls or async runtime; time comes from
+//! a [`bulwark_core::Clock`]. It does not persist profiles, send alerts,
+//! write the audit log or enforce anything: callers do, with the outputs.
+
+pub mod detect;
+mod diff;
+mod document;
+mod engine;
+mod error;
+mod exception;
+mod keys;
+mod learn;
+mod maintain;
+mod modes;
+mod observe;
+mod pattern;
+mod proctable;
+mod spec;
+mod workload;
+
+#[cfg(test)]
+mod testutil;
+
+pub use diff::{DiffLine, ModeDiff, ProfileDiff, diff, version_diff};
+pub use document::{MAX_DOCUMENT_BYTES, parse, to_yaml, to_yaml_stream};
+pub use engine::{Change, Config, Engine, Facts, NoFacts, Output};
+pub use error::DocumentError;
+pub use exception::Exception;
+pub use keys::{RuleKey, RuleView, rules};
+pub use learn::Limits;
+pub use maintain::{MergeReport, age, merge};
+pub use modes::{ModeChange, demoted, promoted};
+pub use observe::{Observation, capability_name};
+pub use pattern::{ArgPattern, Cidr, PathPattern, normalize_path};
+pub use spec::{
+    API_VERSION, Access, CapabilityRule, Class, EgressRule, FileRule, ImageVersion, KIND, Learning,
+    ListenRule, Metadata, Modes, Network, Peer, ProcessRule, Seen, Spec, Timestamp,
+    WorkloadProfile,
+};
+pub use workload::{image_version, repository, workload_of};
