@@ -30,3 +30,13 @@ if [ -s scripts/python-requirements.txt ]; then
         echo "$want" > "$stamp"
     fi
 fi
+
+# Cargo tools the SBOM ground-truth tests need (crates.io): cargo-auditable builds the
+# auditable fixture binary, rust-audit-info (its reader) says what the binary embeds.
+for spec in cargo-auditable@0.7.7 rust-audit-info@0.5.4; do
+    tool=${spec%@*}
+    if ! command -v "$tool" >/dev/null; then
+        echo "install-deps: cargo install $spec" >&2
+        cargo install --locked --quiet "$spec"
+    fi
+done

@@ -127,9 +127,10 @@ fn modules(go_version: &str, modinfo: &str) -> Vec<Found> {
                 }
                 out.push(found);
             }
-            // A replacement with a version names the module really built; a
-            // local directory replacement has none, and the original stays.
-            "=>" if !version.is_empty() => {
+            // A replacement by another module names the module really built;
+            // a local directory (`./x`, `../x`, `/x`) has no module version,
+            // and the original requirement stays.
+            "=>" if !version.is_empty() && !path.starts_with(['.', '/']) => {
                 if let Some(last) = out.last_mut().filter(|l| l.name != "stdlib") {
                     last.name = path.to_owned();
                     last.version = version.to_owned();
@@ -171,7 +172,7 @@ mod tests {
             "{SENTINEL}path\texample.com/hello\nmod\texample.com/hello\t(devel)\t\n\
 dep\tgolang.org/x/text\tv0.3.7\th1:abc=\n\
 dep\tgithub.com/old/thing\tv1.0.0\th1:def=\n=>\tgithub.com/new/thing\tv1.2.0\th1:ghi=\n\
-dep\texample.com/local\tv0.1.0\n=>\t../local\t\t\n\
+dep\texample.com/local\tv0.1.0\n=>\t../local\t(devel)\t\n\
 build\t-compiler=gc\nbuild\tGOOS=linux\n\x0a{SENTINEL}"
         )
     }
