@@ -18,12 +18,18 @@
 //!   every container kind of Pods and workload templates, verdicts, the
 //!   JSON patch pinning tags to digests, and the decision cache.
 //!
+//! - [`gate`]: the decision point the three callers share: resolve, collect,
+//!   evaluate, and cache verdicts by (reference, digest, policy generation,
+//!   trust root, namespace).
+//!
 //! What this crate does not do: network or file I/O (stores are passed in),
 //! TLS serving, fetching trust roots (they are data), or scanning images
 //! for vulnerabilities (findings come in as evidence).
 
+pub mod admission;
 pub mod digest;
 pub mod evidence;
+pub mod gate;
 pub mod policy;
 pub mod reference;
 pub mod signature;
