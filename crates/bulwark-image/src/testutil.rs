@@ -8,7 +8,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod layout;
+mod registry;
 mod tarball;
+mod token;
 
 pub use layout::{DockerArchiveBuilder, LayoutBuilder, write_blob, write_index};
+pub use registry::{RegistryAuth, TestRegistry};
 pub use tarball::{TarBuilder, compress};
+pub use token::{TokenRequest, TokenServer};

@@ -2,6 +2,13 @@
 //! layouts, OCI archives, docker archives and root filesystems, with
 //! whiteouts, compression variants and layer attribution.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers"
+)]
+
 mod common;
 
 use bulwark_image::testutil::{DockerArchiveBuilder, LayoutBuilder, TarBuilder};
