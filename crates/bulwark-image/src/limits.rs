@@ -51,8 +51,8 @@ impl Default for Limits {
             max_path_bytes: 4_096,
             max_extension_bytes: MIB,
             max_nesting: 8,
-            max_ratio: 1_000,
-            ratio_grace_bytes: 64 * MIB,
+            max_ratio: 100,
+            ratio_grace_bytes: 256 * MIB,
             max_manifest_bytes: 4 * MIB,
             max_config_bytes: 8 * MIB,
         }

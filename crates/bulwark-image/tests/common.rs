@@ -8,7 +8,7 @@ use bulwark_image::{
 };
 
 /// Records every entry and keeps every regular file with its content.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct Recorder {
     pub seen: Vec<(usize, String, EntryKind)>,
 }

@@ -5,6 +5,7 @@ use std::io::{self, BufReader};
 use crate::compression::{LayerDigests, LayerStream};
 use crate::error::{ImageError, show_path};
 use crate::image::{Image, Layer};
+use crate::limits::Limit;
 use crate::path::EntryPath;
 use crate::source::Store;
 use crate::source::archive::tar_error;
@@ -44,6 +45,13 @@ pub(crate) fn walk_layer<V: Visitor>(
     let mut entries = 0;
     while let Some(header) = tar.next_header().map_err(|e| tar_error(&input, e))? {
         state.count_entry(limits, &input)?;
+        if header.size > limits.max_layer_bytes {
+            return Err(ImageError::limit(
+                Limit::LayerBytes,
+                limits.max_layer_bytes,
+                &input,
+            ));
+        }
         let Some((path, kind)) = classify(&header, &input)? else {
             continue;
         };
