@@ -244,12 +244,22 @@ impl<R: TarInput> TarReader<R> {
         Ok(n)
     }
 
+    /// Skips the rest of the current entry. Content must be complete; a
+    /// stream that ends inside the padding after complete content is taken
+    /// as ended (umoci 0.4 writes layers without final padding or end
+    /// marker, and the digests still cover every byte).
     fn skip_rest(&mut self) -> Result<(), TarError> {
-        let n = self.remaining + self.padding;
+        let (content, pad) = (self.remaining, self.padding);
         self.remaining = 0;
         self.padding = 0;
-        if n > 0 {
-            self.input.skip(n)?;
+        if content > 0 {
+            self.input.skip(content)?;
+        }
+        if pad > 0 {
+            match self.input.skip(pad) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => self.done = true,
+                other => other?,
+            }
         }
         Ok(())
     }
@@ -558,6 +568,19 @@ mod tests {
             entries(&bytes[..700]),
             Err(TarError::Truncated(_) | TarError::Io(_))
         ));
+    }
+
+    #[test]
+    fn missing_final_padding_and_end_marker_is_tolerated_after_complete_content() {
+        let bytes = build(|b| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(9);
+            b.append_data(&mut h, "etc/os-release", &b"ID=umoci\n"[..])
+                .unwrap();
+        });
+        let got = entries(&bytes[..512 + 9]).unwrap();
+        assert_eq!(got[0].1, b"ID=umoci\n");
+        assert!(entries(&bytes[..512 + 8]).is_err());
     }
 
     #[test]
