@@ -9,7 +9,7 @@ use bulwark_core::{ContainerId, WorkloadId};
 use nix::sys::fanotify::MaskFlags;
 use serde::Serialize;
 
-use crate::denial::DenialSink;
+use crate::denial::{Class, DenialSink};
 use crate::fanotify::{EXEC_MASK, FanotifyError, Group};
 use crate::guard::{Guard, Rules};
 use crate::index::{ExecIndex, FileIndex, IndexError, IndexNote, place_marks};
@@ -87,7 +87,7 @@ pub fn arm(
     };
     let guard = Guard::start(Group::new()?, rules, sink).map_err(ArmError::Thread)?;
     mark_mounts(guard.group(), policy, &target.mounts, &mut report)?;
-    if !policy.files.watches_everything() {
+    if policy.watches(Class::File) && !policy.files.watches_everything() {
         place_marks(&target.root, &plan, guard.group())?;
     }
     Ok((guard, report))
@@ -100,10 +100,10 @@ fn mark_mounts(
     report: &mut ArmReport,
 ) -> Result<(), ArmError> {
     let mut mask = MaskFlags::empty();
-    if policy.exec.enforce {
+    if policy.exec.enforce && policy.watches(Class::Process) {
         mask |= EXEC_MASK;
     }
-    if policy.files.watches_everything() {
+    if policy.watches(Class::File) && policy.files.watches_everything() {
         mask |= MaskFlags::FAN_OPEN_PERM;
     }
     if mask.is_empty() {

@@ -17,6 +17,8 @@ pub enum Class {
 }
 
 impl Class {
+    pub const ALL: [Class; 3] = [Class::Process, Class::File, Class::Network];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Class::Process => "process",

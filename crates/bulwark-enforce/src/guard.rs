@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use bulwark_core::{ContainerId, Decision, Mode, WorkloadId};
+use bulwark_core::{ContainerId, Decision, WorkloadId};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::fanotify::FanotifyEvent;
 
@@ -306,7 +306,7 @@ impl Worker {
 
     /// Outside the policy: refuse in Protect, report only in Monitor.
     fn refuse(&self, class: Class, action: String, reason: String) -> Judgement {
-        let (answer, decision) = if self.rules.policy.refuses() {
+        let (answer, decision) = if self.rules.policy.refuses(class) {
             (Answer::Deny, Decision::Deny)
         } else {
             (Answer::Allow, Decision::Alert)
@@ -327,7 +327,7 @@ impl Worker {
     fn fallback(&self, class: Class, action: String, problem: String) -> Judgement {
         GuardStats::bump(&self.stats.fallbacks);
         let closed = self.rules.policy.failure.on_timeout == FailMode::Closed
-            && self.rules.policy.mode == Mode::Protect;
+            && self.rules.policy.refuses(class);
         let (answer, decision, mode) = if closed {
             (Answer::Deny, Decision::Deny, "fail-closed")
         } else {
@@ -354,7 +354,7 @@ impl Worker {
             container: self.rules.container.clone(),
             workload: self.rules.workload.clone(),
             profile_version: self.rules.policy.profile_version,
-            mode: self.rules.policy.mode,
+            mode: self.rules.policy.mode_of(report.class),
             decision: report.decision,
             class: report.class,
             action: report.action,

@@ -18,6 +18,8 @@ use std::time::Duration;
 use bulwark_core::{Mode, WorkloadId};
 use serde::{Deserialize, Serialize};
 
+use crate::denial::Class;
+
 pub use document::{API_VERSION, KIND, PolicyDocument};
 pub use exec::{ExecPolicy, ExecRule, Sha256Digest};
 pub use files::{Access, FilePolicy, FileRule, Verdict};
@@ -103,6 +105,18 @@ impl FailurePolicy {
     }
 }
 
+/// Per-class modes; unset classes take the policy's `mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassModes {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<Mode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<Mode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Mode>,
+}
+
 /// The policy of one workload.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,9 +125,13 @@ pub struct EnforcePolicy {
     /// Version of the profile this policy was compiled from.
     #[serde(default)]
     pub profile_version: u64,
-    /// `protect` refuses, `monitor` only alerts. `discover` is refused: a
-    /// workload that is still learning has nothing to enforce.
+    /// `protect` refuses, `monitor` only alerts, `discover` leaves a class
+    /// alone (it is still learning). At least one class must be enforced.
     pub mode: Mode,
+    /// Overrides of `mode` per behaviour class (a learned profile has one
+    /// mode per class).
+    #[serde(default)]
+    pub modes: ClassModes,
     #[serde(default)]
     pub failure: FailurePolicy,
     #[serde(default)]
@@ -129,10 +147,13 @@ pub struct EnforcePolicy {
 impl EnforcePolicy {
     /// Checks what serde cannot: mode, limits, timeouts, rule consistency.
     pub fn validate(&self) -> Result<(), PolicyError> {
-        if self.mode == Mode::Discover {
+        if Class::ALL
+            .iter()
+            .all(|c| self.mode_of(*c) == Mode::Discover)
+        {
             return Err(PolicyError::Invalid {
                 field: "spec.mode".into(),
-                problem: "discover mode enforces nothing; use monitor or protect".into(),
+                problem: "every class is in discover mode, which enforces nothing; use monitor or protect".into(),
             });
         }
         let timeout = self.failure.decision_timeout();
@@ -152,9 +173,25 @@ impl EnforcePolicy {
         self.hardening.validate()
     }
 
-    /// True when refusals are real (Protect), false when they only alert.
-    pub fn refuses(&self) -> bool {
-        self.mode == Mode::Protect
+    /// The mode of one behaviour class.
+    pub fn mode_of(&self, class: Class) -> Mode {
+        let over = match class {
+            Class::Process => self.modes.process,
+            Class::File => self.modes.file,
+            Class::Network => self.modes.network,
+        };
+        over.unwrap_or(self.mode)
+    }
+
+    /// True when the class is watched at all (Monitor or Protect).
+    pub fn watches(&self, class: Class) -> bool {
+        self.mode_of(class) != Mode::Discover
+    }
+
+    /// True when the class's refusals are real (Protect), false when they
+    /// only alert.
+    pub fn refuses(&self, class: Class) -> bool {
+        self.mode_of(class) == Mode::Protect
     }
 }
 

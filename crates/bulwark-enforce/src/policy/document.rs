@@ -114,7 +114,7 @@ spec:
     fn sample_round_trips() {
         let doc = PolicyDocument::parse("sample", SAMPLE).unwrap();
         assert_eq!(doc.spec.exec.allow.len(), 2);
-        assert!(doc.spec.refuses());
+        assert!(doc.spec.refuses(crate::denial::Class::Network));
         let again = PolicyDocument::parse("again", &doc.to_yaml().unwrap()).unwrap();
         assert_eq!(again, doc);
     }
@@ -141,6 +141,19 @@ spec:
             .unwrap_err()
             .to_string();
         assert!(err.contains("discover"), "{err}");
+    }
+
+    #[test]
+    fn class_modes_override_the_default() {
+        let text = SAMPLE.replace(
+            "  mode: protect",
+            "  mode: protect\n  modes:\n    network: monitor",
+        );
+        let doc = PolicyDocument::parse("p.yaml", &text).unwrap();
+        use crate::denial::Class;
+        assert!(doc.spec.refuses(Class::Process));
+        assert!(!doc.spec.refuses(Class::Network));
+        assert!(doc.spec.watches(Class::Network));
     }
 
     #[test]
