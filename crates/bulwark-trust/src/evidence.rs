@@ -12,7 +12,7 @@ mod store;
 
 pub use collect::{CollectError, collect};
 pub use config::{ImageConfig, SetuidFile};
-pub use memory::MemoryStore;
+pub use memory::{MemoryStore, RepoContents};
 pub use store::{ArtifactStore, Descriptor, Fetched, StoreError};
 
 use bulwark_core::Severity;

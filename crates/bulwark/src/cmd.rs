@@ -4,7 +4,10 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+mod admission;
 mod audit;
+mod trust;
+mod verify;
 mod version;
 
 #[derive(Subcommand, Debug)]
@@ -13,6 +16,10 @@ pub enum Command {
     Version(version::Args),
     /// Check the tamper-evident audit log.
     Audit(audit::Args),
+    /// Serve the Kubernetes image admission webhook over HTTPS.
+    Admission(admission::Args),
+    /// Decide whether an image may run under an ImagePolicy, and say why.
+    Verify(verify::Args),
 }
 
 /// The data directory: `--data-dir`, else `$BULWARK_DATA_DIR`, else
@@ -38,5 +45,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Version(args) => version::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Admission(args) => admission::run(args),
     }
 }

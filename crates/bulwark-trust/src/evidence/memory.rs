@@ -172,6 +172,52 @@ impl MemoryStore {
     }
 }
 
+/// Everything in one repository of a [`MemoryStore`], for writing it out
+/// as an OCI layout or pushing it to a registry.
+#[derive(Clone, Debug, Default)]
+pub struct RepoContents {
+    /// `registry/repository`
+    pub name: String,
+    /// (tag, digest) pairs.
+    pub tags: Vec<(String, Digest)>,
+    /// (digest, media type, bytes) of every manifest.
+    pub manifests: Vec<(Digest, String, Vec<u8>)>,
+    /// (digest, bytes) of every blob.
+    pub blobs: Vec<(Digest, Vec<u8>)>,
+}
+
+impl MemoryStore {
+    /// A copy of every repository's contents, sorted for stable output.
+    pub fn contents(&self) -> Vec<RepoContents> {
+        let repos = self.repos.read().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<RepoContents> = repos
+            .iter()
+            .map(|(name, r)| {
+                let mut c = RepoContents {
+                    name: name.clone(),
+                    tags: r.tags.iter().map(|(t, d)| (t.clone(), d.clone())).collect(),
+                    manifests: r
+                        .manifests
+                        .iter()
+                        .map(|(d, (m, b))| (d.clone(), m.clone(), b.clone()))
+                        .collect(),
+                    blobs: r
+                        .blobs
+                        .iter()
+                        .map(|(d, b)| (d.clone(), b.clone()))
+                        .collect(),
+                };
+                c.tags.sort();
+                c.manifests.sort_by(|a, b| a.0.cmp(&b.0));
+                c.blobs.sort_by(|a, b| a.0.cmp(&b.0));
+                c
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+}
+
 impl ArtifactStore for MemoryStore {
     fn manifest(&self, image: &ImageRef) -> Result<Fetched, StoreError> {
         let repos = self.repos.read().unwrap_or_else(|e| e.into_inner());
