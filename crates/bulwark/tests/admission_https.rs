@@ -18,7 +18,7 @@ struct Server {
     child: Child,
     addr: String,
     ca: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -75,7 +75,7 @@ fn start(mode: &str, extra: &[&str]) -> (Server, World) {
         child,
         addr: String::new(),
         ca: cert,
-        _dir: dir,
+        dir,
     };
     for _ in 0..200 {
         if let Ok(a) = std::fs::read_to_string(&addr_file)
@@ -187,17 +187,38 @@ fn mutate_pins_the_tag_and_validate_denies_unsigned_over_https() {
     assert_eq!(curl(&server, "/nope", None).0, 404);
 }
 
+/// A store that hangs (a registry that never answers) is simulated by
+/// replacing the image config blobs with FIFOs nobody writes to: reading
+/// one blocks forever. The review must still be answered, denied, when the
+/// deadline passes.
 #[test]
 fn reviews_past_the_deadline_are_denied() {
-    let (server, _w) = start("enforce", &["--deadline-ms", "0"]);
+    let (server, _w) = start("enforce", &["--deadline-ms", "500"]);
+    let blobs = server.dir.path().join("layout/blobs/sha256");
+    for entry in std::fs::read_dir(&blobs).unwrap() {
+        let path = entry.unwrap().path();
+        if std::fs::read(&path)
+            .unwrap()
+            .starts_with(b"{\"architecture\"")
+        {
+            std::fs::remove_file(&path).unwrap();
+            let status = Command::new("mkfifo")
+                .arg(&path)
+                .status()
+                .expect("mkfifo (coreutils)");
+            assert!(status.success());
+        }
+    }
     let (code, body) = curl(&server, "/validate", Some(&pod_review("d1", SIGNED)));
     assert_eq!(code, 200);
     let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["response"]["uid"], "d1");
     assert_eq!(v["response"]["allowed"], false);
     assert!(
         v["response"]["status"]["message"]
             .as_str()
             .unwrap()
-            .contains("deadline")
+            .contains("deadline"),
+        "{v}"
     );
 }
