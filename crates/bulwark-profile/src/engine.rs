@@ -143,6 +143,12 @@ impl Engine {
         self.profiles.insert(profile.workload().clone(), profile);
     }
 
+    /// Forgets a profile (its workload starts learning afresh if seen again).
+    pub fn remove(&mut self, workload: &WorkloadId) {
+        self.profiles.remove(workload);
+        self.dirty.remove(workload);
+    }
+
     pub fn profile(&self, workload: &WorkloadId) -> Option<&WorkloadProfile> {
         self.profiles.get(workload)
     }

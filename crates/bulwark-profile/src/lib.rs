@@ -35,8 +35,9 @@ mod proctable;
 mod spec;
 mod workload;
 
-#[cfg(test)]
-mod testutil;
+/// Event builders for tests (here and in crates that test with the engine).
+#[cfg(any(test, feature = "testing"))]
+pub mod testutil;
 
 pub use diff::{DiffLine, ModeDiff, ProfileDiff, diff, version_diff};
 pub use document::{MAX_DOCUMENT_BYTES, parse, to_yaml, to_yaml_stream};

@@ -1,5 +1,8 @@
 //! Event builders for unit tests: a container `web` of image
-//! `registry.test/web:1`, times in seconds from a fixed epoch.
+//! `registry.test/web:1`, times in seconds from a fixed epoch. Only built
+//! for tests (`--features testing` for other crates' tests).
+
+#![allow(clippy::panic, reason = "test helpers: a bad constant fails the test")]
 
 use bulwark_core::{
     ContainerId, ContainerRef, Event, EventKind, ExecVia, FileAccess, Namespaces, Process,

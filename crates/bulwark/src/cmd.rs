@@ -8,6 +8,7 @@ mod admission;
 mod audit;
 mod trust;
 mod verify;
+mod profile;
 mod version;
 
 #[derive(Subcommand, Debug)]
@@ -20,6 +21,8 @@ pub enum Command {
     Admission(admission::Args),
     /// Decide whether an image may run under an ImagePolicy, and say why.
     Verify(verify::Args),
+    /// Per-workload behaviour profiles: list, show, diff, export, import, promote, demote.
+    Profile(profile::Args),
 }
 
 /// The data directory: `--data-dir`, else `$BULWARK_DATA_DIR`, else
@@ -39,6 +42,10 @@ impl DataDir {
     pub fn audit_log(&self) -> std::path::PathBuf {
         self.path.join("audit").join("audit.log")
     }
+
+    pub fn profiles(&self) -> std::path::PathBuf {
+        self.path.join("profiles")
+    }
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -47,5 +54,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Audit(args) => audit::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Admission(args) => admission::run(args),
+        Command::Profile(args) => profile::run(args),
     }
 }
