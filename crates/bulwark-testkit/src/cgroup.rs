@@ -26,3 +26,56 @@ pub(crate) fn v2_id(cgroups_path: &str) -> Result<u64, Error> {
     let meta = fs::metadata(&dir).map_err(|e| Error::io("reading cgroup", &dir, e))?;
     Ok(meta.ino())
 }
+
+/// A cgroup v2 directory of a test's own, for placing host processes in a
+/// cgroup of the test's choosing (e.g. to attest a caller "in another
+/// cgroup" without a container). Removed on drop, after moving any
+/// remaining processes back to the parent.
+#[derive(Debug)]
+pub struct TestCgroup {
+    dir: PathBuf,
+    path: String,
+}
+
+impl TestCgroup {
+    /// Creates `/bulwark-testkit/NAME-PID-N` in the cgroup v2 hierarchy.
+    pub fn create(name: &str) -> Result<TestCgroup, Error> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(Error::Invalid {
+                what: "cgroup name",
+                value: name.to_owned(),
+                reason: "use letters, digits and '-'",
+            });
+        }
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = format!("/bulwark-testkit/{name}-{}-{n}", std::process::id());
+        let dir = v2_dir(&path)?;
+        fs::create_dir_all(&dir).map_err(|e| Error::io("creating cgroup", &dir, e))?;
+        Ok(TestCgroup { dir, path })
+    }
+
+    /// Moves process `pid` into this cgroup.
+    pub fn add(&self, pid: u32) -> Result<(), Error> {
+        let procs = self.dir.join("cgroup.procs");
+        fs::write(&procs, pid.to_string()).map_err(|e| Error::io("writing", &procs, e))
+    }
+
+    /// The path as `/proc/PID/cgroup` shows it (`/bulwark-testkit/...`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let procs = fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
+        if let Some(parent) = self.dir.parent() {
+            for pid in procs.split_whitespace() {
+                let _ = fs::write(parent.join("cgroup.procs"), pid);
+            }
+        }
+        let _ = fs::remove_dir(&self.dir);
+    }
+}

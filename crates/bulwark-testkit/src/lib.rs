@@ -70,6 +70,7 @@ mod rootfs;
 mod runc;
 mod spec;
 
+pub use cgroup::TestCgroup;
 pub use container::{Container, ContainerBuilder, Output};
 pub use error::Error;
 pub use net::VethNet;

@@ -255,3 +255,28 @@ fn invalid_mount_destination_is_refused_before_runc_runs() {
         .err();
     assert!(matches!(err, Some(bulwark_testkit::Error::Invalid { .. })));
 }
+
+#[test]
+fn test_cgroup_holds_a_host_process_and_is_removed_on_drop() -> Result {
+    let cg = bulwark_testkit::TestCgroup::create("testkit-cg")?;
+    let mut child = std::process::Command::new("sleep").arg("30").spawn()?;
+    cg.add(child.id())?;
+    let seen = std::fs::read_to_string(format!("/proc/{}/cgroup", child.id()))?;
+    assert!(
+        seen.lines()
+            .any(|l| l.starts_with("0::") && l.ends_with(cg.path())),
+        "{seen}"
+    );
+    let mount = if Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        "/sys/fs/cgroup/unified"
+    } else {
+        "/sys/fs/cgroup"
+    };
+    let dir = Path::new(mount).join(cg.path().trim_start_matches('/'));
+    assert!(dir.is_dir());
+    drop(cg); // the child is still inside: it is moved out first
+    assert!(!dir.exists());
+    child.kill()?;
+    child.wait()?;
+    Ok(())
+}
