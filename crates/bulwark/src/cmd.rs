@@ -6,9 +6,9 @@ use clap::Subcommand;
 
 mod admission;
 mod audit;
+mod profile;
 mod trust;
 mod verify;
-mod profile;
 mod version;
 
 #[derive(Subcommand, Debug)]
