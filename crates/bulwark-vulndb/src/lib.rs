@@ -8,5 +8,12 @@
 //! `bulwark-image` and `bulwark-sbom`), or fetch anything from the network.
 
 pub mod ecosystem;
+pub mod import;
+pub mod matcher;
 pub mod osv;
+pub mod rescan;
+pub mod staleness;
+pub mod store;
+pub mod time_fmt;
 pub mod version;
+pub mod vex;

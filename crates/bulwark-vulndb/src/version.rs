@@ -20,7 +20,10 @@ mod rubygems;
 mod semver;
 
 /// How versions of an ecosystem are ordered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Scheme {
     /// Debian/Ubuntu `dpkg --compare-versions` (epochs, `~`).
     Dpkg,

@@ -6,6 +6,9 @@ use clap::Subcommand;
 
 mod admission;
 mod audit;
+mod db;
+mod explain;
+mod findings;
 mod profile;
 mod trust;
 mod verify;
@@ -23,10 +26,17 @@ pub enum Command {
     Verify(verify::Args),
     /// Per-workload behaviour profiles: list, show, diff, export, import, promote, demote.
     Profile(profile::Args),
+    /// Vulnerability database: import advisories, show status.
+    Db(db::Args),
+    /// List new and resolved findings (JSON lines).
+    Findings(findings::Args),
+    /// Show why a finding was reported: record, range and comparator.
+    Explain(explain::Args),
 }
 
 /// The data directory: `--data-dir`, else `$BULWARK_DATA_DIR`, else
-/// `/var/lib/bulwark`. Layout: `audit/audit.log` (+ `.head`), `profiles/`.
+/// `/var/lib/bulwark`. Layout: `audit/audit.log` (+ `.head`), `profiles/`,
+/// `vulndb/vulndb.sqlite`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DataDir {
     /// Where Bulwark keeps its state.
@@ -46,6 +56,13 @@ impl DataDir {
     pub fn profiles(&self) -> std::path::PathBuf {
         self.path.join("profiles")
     }
+
+    /// The vulnerability store: `vulndb/vulndb.sqlite`.
+    pub fn vulndb(&self) -> std::path::PathBuf {
+        self.path
+            .join("vulndb")
+            .join(bulwark_vulndb::store::FILE_NAME)
+    }
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -55,5 +72,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(args),
         Command::Admission(args) => admission::run(args),
         Command::Profile(args) => profile::run(args),
+        Command::Db(args) => db::run(args),
+        Command::Findings(args) => findings::run(args),
+        Command::Explain(args) => explain::run(args),
     }
 }

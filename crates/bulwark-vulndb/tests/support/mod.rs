@@ -130,3 +130,44 @@ pub fn files_with_ext(root: &Path, exts: &[&str]) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// A fixture file built once per build directory (shared by test binaries
+/// and nextest's per-test processes) under `CARGO_TARGET_TMPDIR`: `build`
+/// writes it to the path it is given; a lock file keeps concurrent test
+/// processes from building it twice. `key` must change whenever the inputs
+/// or the format change.
+pub fn cached_fixture(key: &str, build: impl FnOnce(&Path)) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bulwark-vulndb-fixtures");
+    std::fs::create_dir_all(&dir).expect("fixture dir");
+    let path = dir.join(key);
+    let lock = std::fs::File::create(dir.join(format!("{key}.lock"))).expect("lock file");
+    lock.lock().expect("lock fixture");
+    if !path.exists() {
+        let partial = dir.join(format!("{key}.partial"));
+        let _ = std::fs::remove_file(&partial);
+        build(&partial);
+        std::fs::rename(&partial, &path).expect("publish fixture");
+    }
+    path
+}
+
+/// A key that changes when any of `files` changes (size and mtime).
+pub fn inputs_key(files: &[PathBuf]) -> String {
+    let mut parts = Vec::new();
+    for f in files {
+        let m = std::fs::metadata(f)
+            .unwrap_or_else(|e| panic!("shared test data {} missing: {e}", f.display()));
+        let mtime = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        parts.push(format!("{}:{}", m.len(), mtime));
+    }
+    let joined = parts.join(",");
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in joined.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}

@@ -1,0 +1,596 @@
+//! Matching an inventory of installed packages against OSV records,
+//! exactly as the OSV specification evaluates `affected[]`:
+//!
+//! * a version listed in `versions` is affected;
+//! * for each `SEMVER`/`ECOSYSTEM` range whose `limit` events (if any)
+//!   lie above the version, events are sorted by version (`"0"` first) and
+//!   walked: at or above `introduced` turns "affected" on, at or above
+//!   `fixed` or above `last_affected` turns it off;
+//! * `GIT` ranges name commits, not releases: they never match a package
+//!   version (the record's `versions` list, when present, still does).
+//!
+//! Packages are looked up by their OSV ecosystem with the release suffix
+//! (`Debian:12`) and, for distro packages, by source package name. There
+//! is no CPE or fuzzy name matching. Pure logic: advisories come from an
+//! [`AdvisorySource`], the store in production and a map in tests.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ecosystem::Ecosystem;
+use crate::osv::{Affected, Event, Range, RangeType, Vulnerability};
+use crate::version::{Scheme, Version};
+
+mod finding;
+mod severity;
+
+pub use finding::{Evidence, Finding};
+pub use severity::{SeverityChoice, choose_severity};
+
+/// One installed package, as the matcher sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Component {
+    /// OSV ecosystem with release suffix where the ecosystem has one:
+    /// `Debian:12`, `Alpine:v3.19`, `AlmaLinux:9`, `PyPI`, `Go`.
+    pub ecosystem: String,
+    /// The name advisories use: the source package for distro packages
+    /// (dpkg `Source:`, apk origin, source rpm name), else the package name.
+    pub name: String,
+    /// The version compared with advisory ranges: the source version for
+    /// dpkg packages built from a differently versioned source, with the
+    /// epoch for rpm (`E:V-R`).
+    pub version: String,
+    /// The installed package name (the binary package for distros).
+    pub package: String,
+    /// The installed package's own version.
+    pub installed_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purl: Option<String>,
+    /// `sha256:` diff id of the layer that added the package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
+}
+
+/// Where advisories come from.
+pub trait AdvisorySource {
+    type Error;
+    /// Every record naming `name` under exactly `ecosystem`.
+    fn advisories(
+        &self,
+        ecosystem: &str,
+        name: &str,
+    ) -> Result<Vec<Arc<Vulnerability>>, Self::Error>;
+}
+
+/// A component whose advisories could not be evaluated, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MatchWarning {
+    pub package: String,
+    pub vuln_id: String,
+    pub problem: String,
+}
+
+/// Findings and warnings of one match run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MatchReport {
+    pub findings: Vec<Finding>,
+    pub warnings: Vec<MatchWarning>,
+}
+
+/// The ecosystem strings whose records apply to a component: its own
+/// (`Debian:12`) and the release-less base (`Debian`).
+pub fn lookup_ecosystems(ecosystem: &str) -> Vec<String> {
+    match Ecosystem::parse(ecosystem) {
+        Ok(e) if e.suffix().is_some() => vec![e.to_string(), e.without_suffix().to_string()],
+        Ok(e) => vec![e.to_string()],
+        Err(_) => vec![ecosystem.to_string()],
+    }
+}
+
+/// Matches every component against the advisories `source` has for it.
+pub fn match_components<S: AdvisorySource>(
+    components: &[Component],
+    source: &S,
+) -> Result<MatchReport, S::Error> {
+    let mut report = MatchReport::default();
+    for component in components {
+        let Ok(eco) = Ecosystem::parse(&component.ecosystem) else {
+            report.warnings.push(MatchWarning {
+                package: component.package.clone(),
+                vuln_id: String::new(),
+                problem: format!("unknown ecosystem {:?}", component.ecosystem),
+            });
+            continue;
+        };
+        let name = eco.normalize_name(&component.name);
+        for lookup in lookup_ecosystems(&component.ecosystem) {
+            for vuln in source.advisories(&lookup, &name)? {
+                match_one(component, &eco, &name, &vuln, &mut report);
+            }
+        }
+    }
+    report
+        .findings
+        .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    report.findings.dedup_by(|a, b| a.id == b.id);
+    Ok(report)
+}
+
+fn match_one(
+    component: &Component,
+    eco: &Ecosystem,
+    name: &str,
+    vuln: &Vulnerability,
+    report: &mut MatchReport,
+) {
+    if vuln.withdrawn.is_some() {
+        return;
+    }
+    for (index, affected) in vuln.affected.iter().enumerate() {
+        let Some(pkg) = &affected.package else {
+            continue;
+        };
+        let Ok(record_eco) = Ecosystem::parse(&pkg.ecosystem) else {
+            continue;
+        };
+        let applies = record_eco == *eco
+            || (record_eco.suffix().is_none() && record_eco.base() == eco.base());
+        if !applies || record_eco.normalize_name(&pkg.name) != name {
+            continue;
+        }
+        match evaluate(eco, &component.version, affected) {
+            Ok(Some(evidence)) => {
+                report
+                    .findings
+                    .push(Finding::new(component, vuln, index, evidence));
+                return;
+            }
+            Ok(None) => {}
+            Err(problem) => report.warnings.push(MatchWarning {
+                package: component.package.clone(),
+                vuln_id: vuln.id.clone(),
+                problem,
+            }),
+        }
+    }
+}
+
+/// Whether `version` is affected per one `affected[]` entry, with the
+/// evidence when it is. An error names what could not be compared.
+pub fn evaluate(
+    eco: &Ecosystem,
+    version: &str,
+    affected: &Affected,
+) -> Result<Option<Evidence>, String> {
+    if affected.versions.iter().any(|v| v == version) {
+        return Ok(Some(Evidence::ListedVersion {
+            version: version.to_string(),
+        }));
+    }
+    let mut problems = Vec::new();
+    for (i, range) in affected.ranges.iter().enumerate() {
+        let scheme = match range.kind {
+            RangeType::Git => continue,
+            RangeType::SemVer if eco.base() == "Go" => Scheme::Go,
+            RangeType::SemVer => Scheme::SemVer,
+            RangeType::Ecosystem => match eco.scheme() {
+                Some(s) => s,
+                None => {
+                    problems.push(format!(
+                        "no version comparator for ecosystem {}",
+                        eco.base()
+                    ));
+                    continue;
+                }
+            },
+        };
+        match evaluate_range(scheme, version, range) {
+            Ok(Some(mut hit)) => {
+                if let Evidence::Range { range_index, .. } = &mut hit {
+                    *range_index = i;
+                }
+                return Ok(Some(hit));
+            }
+            Ok(None) => {}
+            Err(e) => problems.push(e),
+        }
+    }
+    match problems.into_iter().next() {
+        Some(p) => Err(p),
+        None => Ok(None),
+    }
+}
+
+fn parse(scheme: Scheme, s: &str) -> Result<Version, String> {
+    scheme.parse(s).map_err(|e| e.to_string())
+}
+
+fn cmp(a: &Version, b: &Version) -> Ordering {
+    a.cmp_same(b).unwrap_or(Ordering::Equal)
+}
+
+/// (event, parsed version; `None` for `introduced: "0"`).
+type Parsed<'a> = Vec<(&'a Event, Option<Version>)>;
+
+/// One range. Limits first: a version at or above every `limit` is not
+/// in the range. Then the intervals: when the record lists its events as
+/// `introduced[, fixed|last_affected]` pairs with each pair in order, the
+/// range is the union of those intervals (so adjacent or out-of-order
+/// pairs, as some PyPA records have, and empty `[x, x)` pairs, as some
+/// RustSec records have, mean what their authors meant); otherwise the
+/// events are sorted and walked as the OSV specification's algorithm does.
+fn evaluate_range(
+    scheme: Scheme,
+    version: &str,
+    range: &Range,
+) -> Result<Option<Evidence>, String> {
+    let v = parse(scheme, version)?;
+    if !below_limits(scheme, &v, range)? {
+        return Ok(None);
+    }
+    let mut events: Parsed<'_> = Vec::new();
+    for e in &range.events {
+        match e {
+            Event::Limit(_) => {}
+            Event::Introduced(x) if x == "0" => events.push((e, None)),
+            _ => events.push((e, Some(parse(scheme, e.value())?))),
+        }
+    }
+    let hit = match record_order_pairs(&events) {
+        Some(pairs) => pairs
+            .into_iter()
+            .find(|(intro, close)| inside(&v, &events[*intro], close.map(|c| &events[c]))),
+        None => sorted_walk(&v, &mut events),
+    };
+    Ok(hit.map(|(intro, close)| Evidence::Range {
+        range_index: 0,
+        range_type: range.kind,
+        scheme,
+        introduced: events[intro].0.value().to_string(),
+        closing: close.map(|c| events[c].0.clone()),
+        version: version.to_string(),
+    }))
+}
+
+fn below_limits(scheme: Scheme, v: &Version, range: &Range) -> Result<bool, String> {
+    let mut limits = range.events.iter().filter_map(|e| match e {
+        Event::Limit(l) => Some(l.as_str()),
+        _ => None,
+    });
+    let Some(first) = limits.next() else {
+        return Ok(true);
+    };
+    for l in std::iter::once(first).chain(limits) {
+        if l == "*" || cmp(v, &parse(scheme, l)?).is_lt() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn at_or_above(v: &Version, bound: &Option<Version>) -> bool {
+    bound.as_ref().is_none_or(|b| cmp(v, b).is_ge())
+}
+
+/// Whether `v` lies in `[intro, close)` (or `[intro, last_affected]`).
+fn inside(
+    v: &Version,
+    intro: &(&Event, Option<Version>),
+    close: Option<&(&Event, Option<Version>)>,
+) -> bool {
+    if !at_or_above(v, &intro.1) {
+        return false;
+    }
+    match close {
+        None => true,
+        Some((Event::LastAffected(_), Some(b))) => cmp(v, b).is_le(),
+        Some((_, b)) => !at_or_above(v, b),
+    }
+}
+
+/// The events as (introduced, closing) index pairs in record order, when
+/// the record is written that way and each pair is ordered.
+fn record_order_pairs(events: &Parsed<'_>) -> Option<Vec<(usize, Option<usize>)>> {
+    let mut pairs: Vec<(usize, Option<usize>)> = Vec::new();
+    for (i, (e, ver)) in events.iter().enumerate() {
+        match e {
+            Event::Introduced(_) => {
+                // An open interval followed by another start is not pairs.
+                if pairs.last().is_some_and(|p| p.1.is_none()) {
+                    return None;
+                }
+                pairs.push((i, None));
+            }
+            _ => {
+                let last = pairs.last_mut()?;
+                if last.1.is_some() {
+                    return None;
+                }
+                if let (Some(start), Some(end)) = (&events[last.0].1, ver)
+                    && cmp(start, end).is_gt()
+                {
+                    return None;
+                }
+                last.1 = Some(i);
+            }
+        }
+    }
+    Some(pairs)
+}
+
+/// The specification's algorithm: sort by version (`0` first, introduced
+/// before a closing event of the same version), walk, and report the
+/// introduced event that turned "affected" on with the first closing event
+/// above the version.
+fn sorted_walk(v: &Version, events: &mut Parsed<'_>) -> Option<(usize, Option<usize>)> {
+    let rank = |e: &Event| usize::from(!matches!(e, Event::Introduced(_)));
+    events.sort_by(|(ea, a), (eb, b)| {
+        let by_version = match (a, b) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(a), Some(b)) => cmp(a, b),
+        };
+        by_version.then(rank(ea).cmp(&rank(eb)))
+    });
+    let mut introduced = None;
+    for (i, (event, bound)) in events.iter().enumerate() {
+        match event {
+            Event::Introduced(_) if at_or_above(v, bound) => introduced = Some(i),
+            Event::Fixed(_) if at_or_above(v, bound) => introduced = None,
+            Event::LastAffected(_) if bound.as_ref().is_some_and(|b| cmp(v, b).is_gt()) => {
+                introduced = None;
+            }
+            _ => {}
+        }
+    }
+    let intro = introduced?;
+    let close = events
+        .iter()
+        .enumerate()
+        .skip(intro + 1)
+        .find_map(|(i, (e, b))| {
+            matches!(e, Event::Fixed(_) | Event::LastAffected(_))
+                .then_some(i)
+                .filter(|_| b.as_ref().is_some_and(|b| cmp(v, b).is_le()))
+        });
+    Some((intro, close))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::convert::Infallible;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::osv::Record;
+
+    struct Fake(HashMap<(String, String), Vec<Arc<Vulnerability>>>);
+
+    impl AdvisorySource for Fake {
+        type Error = Infallible;
+        fn advisories(&self, e: &str, n: &str) -> Result<Vec<Arc<Vulnerability>>, Infallible> {
+            Ok(self
+                .0
+                .get(&(e.to_string(), n.to_string()))
+                .cloned()
+                .unwrap_or_default())
+        }
+    }
+
+    fn record(ecosystem: &str, name: &str, affected_extra: serde_json::Value) -> Vulnerability {
+        let mut affected = json!({"package": {"ecosystem": ecosystem, "name": name}});
+        if let (Some(a), Some(extra)) = (affected.as_object_mut(), affected_extra.as_object()) {
+            a.extend(extra.clone());
+        }
+        let raw =
+            json!({"id": "OSV-2024-1", "modified": "2024-01-01T00:00:00Z", "affected": [affected]});
+        Record::from_value(raw).unwrap().vuln
+    }
+
+    fn hits(v: &Vulnerability, ecosystem: &str, name: &str, version: &str) -> Option<Finding> {
+        let key_eco = v.affected[0].package.as_ref().unwrap().ecosystem.clone();
+        let source = Fake(HashMap::from([(
+            (key_eco, name.to_string()),
+            vec![Arc::new(v.clone())],
+        )]));
+        let c = Component {
+            ecosystem: ecosystem.into(),
+            name: name.into(),
+            version: version.into(),
+            package: name.into(),
+            installed_version: version.into(),
+            purl: None,
+            layer: None,
+        };
+        match_components(&[c], &source)
+            .unwrap()
+            .findings
+            .into_iter()
+            .next()
+    }
+
+    #[test]
+    fn introduced_fixed_interval_is_half_open() {
+        let v = record(
+            "PyPI",
+            "jinja2",
+            json!({"ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "2.0"}, {"fixed": "2.10.1"}]}]}),
+        );
+        assert!(hits(&v, "PyPI", "jinja2", "1.9").is_none());
+        assert!(hits(&v, "PyPI", "jinja2", "2.0").is_some());
+        assert!(hits(&v, "PyPI", "jinja2", "2.10.1rc1").is_some());
+        assert!(hits(&v, "PyPI", "jinja2", "2.10.1").is_none());
+        let f = hits(&v, "PyPI", "jinja2", "2.10").unwrap();
+        assert_eq!(f.fixed_version.as_deref(), Some("2.10.1"));
+        assert_eq!(
+            f.evidence.describe(),
+            "pep440: introduced 2.0 <= 2.10 < fixed 2.10.1"
+        );
+    }
+
+    #[test]
+    fn last_affected_is_inclusive_and_limit_caps_the_range() {
+        let v = record(
+            "npm",
+            "lodash",
+            json!({"ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"last_affected": "4.17.20"}]}]}),
+        );
+        assert!(hits(&v, "npm", "lodash", "4.17.20").is_some());
+        assert!(hits(&v, "npm", "lodash", "4.17.21").is_none());
+        let v = record(
+            "npm",
+            "x",
+            json!({"ranges": [{"type": "SEMVER", "events": [{"introduced": "1.0.0"}, {"limit": "2.0.0"}]}]}),
+        );
+        assert!(hits(&v, "npm", "x", "1.5.0").is_some());
+        assert!(hits(&v, "npm", "x", "2.0.0").is_none());
+        assert!(hits(&v, "npm", "x", "3.0.0").is_none());
+    }
+
+    #[test]
+    fn several_intervals_in_one_range_like_go_stdlib_records() {
+        let v = record(
+            "Go",
+            "stdlib",
+            json!({"ranges": [{"type": "SEMVER", "events": [
+            {"introduced": "0"}, {"fixed": "1.21.9"}, {"introduced": "1.22.0-0"}, {"fixed": "1.22.2"}]}]}),
+        );
+        assert!(hits(&v, "Go", "stdlib", "go1.21.8").is_some());
+        assert!(hits(&v, "Go", "stdlib", "v1.21.9").is_none());
+        assert!(hits(&v, "Go", "stdlib", "go1.22rc1").is_some());
+        assert_eq!(
+            hits(&v, "Go", "stdlib", "go1.22.1")
+                .unwrap()
+                .fixed_version
+                .as_deref(),
+            Some("1.22.2")
+        );
+        assert!(hits(&v, "Go", "stdlib", "go1.22.2").is_none());
+    }
+
+    #[test]
+    fn adjacent_out_of_order_pairs_mean_their_union() {
+        // The shape of PYSEC-2023-72 (pyspark).
+        let v = record(
+            "PyPI",
+            "pyspark",
+            json!({"ranges": [{"type": "ECOSYSTEM", "events": [
+            {"introduced": "0"}, {"fixed": "3.1.1"}, {"introduced": "3.2.0"}, {"fixed": "3.2.2"},
+            {"introduced": "3.1.1"}, {"fixed": "3.2.0"}]}]}),
+        );
+        for (version, want) in [
+            ("3.0.0", true),
+            ("3.1.5", true),
+            ("3.2.0", true),
+            ("3.2.2", false),
+        ] {
+            assert_eq!(
+                hits(&v, "PyPI", "pyspark", version).is_some(),
+                want,
+                "{version}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_pair_affects_nothing() {
+        // The shape of RUSTSEC-2024-0399 (rustls).
+        let v = record(
+            "crates.io",
+            "rustls",
+            json!({"ranges": [{"type": "SEMVER", "events": [
+            {"introduced": "0.23.0"}, {"fixed": "0.23.0"}, {"introduced": "0.23.13"}, {"fixed": "0.23.18"}]}]}),
+        );
+        for (version, want) in [
+            ("0.23.0", false),
+            ("0.23.5", false),
+            ("0.23.13", true),
+            ("0.23.18", false),
+        ] {
+            assert_eq!(
+                hits(&v, "crates.io", "rustls", version).is_some(),
+                want,
+                "{version}"
+            );
+        }
+    }
+
+    #[test]
+    fn unpaired_starts_fall_back_to_the_sorted_walk() {
+        let v = record(
+            "npm",
+            "x",
+            json!({"ranges": [{"type": "SEMVER", "events": [
+            {"introduced": "0"}, {"introduced": "1.0.0"}, {"fixed": "2.0.0"}]}]}),
+        );
+        assert!(hits(&v, "npm", "x", "0.5.0").is_some());
+        assert!(hits(&v, "npm", "x", "2.0.0").is_none());
+    }
+
+    #[test]
+    fn git_ranges_never_match_package_versions_but_versions_lists_do() {
+        let v = record(
+            "PyPI",
+            "pkg",
+            json!({
+            "ranges": [{"type": "GIT", "repo": "https://example.invalid/r", "events": [{"introduced": "0"}]}],
+            "versions": ["1.0"]}),
+        );
+        assert!(hits(&v, "PyPI", "pkg", "1.0").is_some());
+        assert!(hits(&v, "PyPI", "pkg", "1.1").is_none());
+    }
+
+    #[test]
+    fn distro_release_scoping_and_release_less_records() {
+        let scoped = record(
+            "Debian:11",
+            "openssl",
+            json!({"ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.1.1n-0+deb11u1"}]}]}),
+        );
+        assert!(hits(&scoped, "Debian:11", "openssl", "1.1.1k-1+deb11u1").is_some());
+        assert!(hits(&scoped, "Debian:12", "openssl", "1.1.1k-1+deb11u1").is_none());
+        let any = record(
+            "Debian",
+            "openssl",
+            json!({"ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.0.0"}]}]}),
+        );
+        assert!(hits(&any, "Debian:12", "openssl", "1.1.1").is_some());
+    }
+
+    #[test]
+    fn unparseable_version_is_a_warning_not_a_finding() {
+        let v = record(
+            "npm",
+            "x",
+            json!({"ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.0.0"}]}]}),
+        );
+        let source = Fake(HashMap::from([(
+            ("npm".to_string(), "x".to_string()),
+            vec![Arc::new(v)],
+        )]));
+        let c = Component {
+            ecosystem: "npm".into(),
+            name: "x".into(),
+            version: "not-a-version".into(),
+            package: "x".into(),
+            installed_version: "not-a-version".into(),
+            purl: None,
+            layer: None,
+        };
+        let report = match_components(&[c], &source).unwrap();
+        assert!(report.findings.is_empty());
+        assert_eq!(report.warnings.len(), 1);
+    }
+
+    #[test]
+    fn withdrawn_records_do_not_match() {
+        let mut v = record("npm", "x", json!({"versions": ["1.0.0"]}));
+        v.withdrawn = Some("2024-02-01T00:00:00Z".into());
+        assert!(hits(&v, "npm", "x", "1.0.0").is_none());
+    }
+}
