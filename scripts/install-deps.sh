@@ -40,3 +40,16 @@ for spec in cargo-auditable@0.7.7 rust-audit-info@0.5.4; do
         cargo install --locked --quiet "$spec"
     fi
 done
+
+# The official SARIF 2.1.0 JSON schema (bulwark-vulndb's scan output test), as shipped in the
+# npm package @microsoft/jest-sarif; unpacked into .cache/schemas/.
+sarif_schema=.cache/schemas/sarif-2.1.0-rtm.5.json
+if [ ! -s "$sarif_schema" ]; then
+    echo "install-deps: npm pack @microsoft/jest-sarif@1.0.0-beta.0 (SARIF schema)" >&2
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent @microsoft/jest-sarif@1.0.0-beta.0 >/dev/null)
+    tar -xzf "$tmp"/microsoft-jest-sarif-1.0.0-beta.0.tgz -C "$tmp" package/lib/schemas/sarif-2.1.0-rtm.5.json
+    mkdir -p .cache/schemas
+    cp "$tmp/package/lib/schemas/sarif-2.1.0-rtm.5.json" "$sarif_schema"
+    rm -rf "$tmp"
+fi

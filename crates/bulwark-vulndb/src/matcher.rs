@@ -24,7 +24,7 @@ use crate::osv::{Affected, Event, Range, RangeType, Vulnerability};
 use crate::version::{Scheme, Version};
 
 mod finding;
-mod severity;
+pub mod severity;
 
 pub use finding::{Evidence, Finding};
 pub use severity::{SeverityChoice, choose_severity};

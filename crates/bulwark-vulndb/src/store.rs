@@ -132,6 +132,11 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// When the last import finished (RFC 3339), if any.
+    pub fn built_at(&self) -> Result<Option<String>, StoreError> {
+        self.meta("built_at")
+    }
+
     /// Runs SQLite's `quick_check` over every page.
     pub fn verify(&self) -> Result<(), StoreError> {
         let result: String = self

@@ -10,6 +10,7 @@ mod db;
 mod explain;
 mod findings;
 mod profile;
+mod scan;
 mod trust;
 mod verify;
 mod version;
@@ -32,6 +33,8 @@ pub enum Command {
     Findings(findings::Args),
     /// Show why a finding was reported: record, range and comparator.
     Explain(explain::Args),
+    /// Match an SBOM against the vulnerability DB (table, JSON, SARIF, CycloneDX).
+    Scan(scan::Args),
 }
 
 /// The data directory: `--data-dir`, else `$BULWARK_DATA_DIR`, else
@@ -75,5 +78,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Db(args) => db::run(args),
         Command::Findings(args) => findings::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Scan(args) => scan::run(args),
     }
 }

@@ -67,6 +67,35 @@ impl StaleArgs {
             on_stale: self.on_stale,
         }
     }
+
+    /// Applies the policy to an open store: a warning on stderr, or an error.
+    pub fn enforce(&self, store: &Store) -> anyhow::Result<()> {
+        let policy = self.policy();
+        let built = store.built_at()?;
+        match staleness::check(built.as_deref(), SystemTime::now(), &policy) {
+            Staleness::Stale {
+                age_hours,
+                max_age_hours,
+            } => {
+                let msg = format!(
+                    "vulnerability DB {} is stale: last import {age_hours} h ago, limit {max_age_hours} h \
+                     (import fresh advisories with `bulwark db import`, or set --db-on-stale)",
+                    store.path().display()
+                );
+                match policy.on_stale {
+                    OnStale::Fail => anyhow::bail!(msg),
+                    OnStale::Warn => eprintln!("bulwark: warning: {msg}"),
+                    OnStale::Ignore => {}
+                }
+            }
+            Staleness::Empty => anyhow::bail!(
+                "vulnerability DB {} holds no advisories: run `bulwark db import PATH...`",
+                store.path().display()
+            ),
+            Staleness::Fresh { .. } => {}
+        }
+        Ok(())
+    }
 }
 
 #[derive(clap::Args, Debug)]
