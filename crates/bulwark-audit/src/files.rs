@@ -60,15 +60,19 @@ pub fn read_head(file: &File) -> io::Result<Option<Result<Head, String>>> {
     ))
 }
 
-/// Rewrites the head in place and makes it durable.
-pub fn write_head(file: &File, head: Head) -> io::Result<()> {
+/// Rewrites the head in place (one write of a fixed width), and makes it
+/// durable if `sync`.
+pub fn write_head(file: &File, head: Head, sync: bool) -> io::Result<()> {
     let mut text = serde_json::to_string(&head).map_err(io::Error::other)?;
     while text.len() < HEAD_WIDTH - 1 {
         text.push(' ');
     }
     text.push('\n');
     file.write_all_at(text.as_bytes(), 0)?;
-    file.sync_data()
+    if sync {
+        file.sync_data()?;
+    }
+    Ok(())
 }
 
 /// The end of the log: its last complete line (without `\n`) and the number

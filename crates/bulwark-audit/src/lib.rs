@@ -4,9 +4,10 @@
 //! Every record is one JSON line with a sequence number, time, actor, action,
 //! target, outcome and detail, plus `prev` (the hash of the record before)
 //! and `hash` (SHA-256 over all of its other fields). [`AuditLog::append`]
-//! returns a [`Recorded`] only after the line and the head file (`PATH.head`,
-//! the last acknowledged `SEQ:HASH`) are fsync'd, so a process killed at any
-//! instant loses no acknowledged record. [`verify_file`] detects edited,
+//! returns a [`Recorded`] only after the line is fsync'd and the head file
+//! (`PATH.head`, a lower bound `SEQ:HASH` on the log's length) rewritten, so
+//! a process killed at any instant loses no acknowledged record. Threads
+//! appending at once share one write and one `fdatasync` (group commit). [`verify_file`] detects edited,
 //! deleted, inserted, reordered and truncated records; an anchor kept outside
 //! the machine (`SEQ:HASH`) also detects a log rewritten together with its
 //! head. Field values cannot forge records: JSON escapes every control

@@ -1,11 +1,16 @@
 //! The writer: appends sealed records and makes them durable before it
 //! returns. Safe to share between threads and between processes appending to
-//! the same file (an exclusive `flock` is held for each append).
+//! the same file (an exclusive `flock` is held for each write).
+//!
+//! Group commit: threads appending at the same time share one write and one
+//! `fdatasync`. The first waiting thread writes everything queued so far
+//! while later arrivals queue up for the next round.
 
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
 
 use bulwark_core::Clock;
 
@@ -46,6 +51,17 @@ pub struct AuditLog {
     path: PathBuf,
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
+    group: Mutex<Group>,
+    committed: Condvar,
+}
+
+/// Appends waiting for the next write.
+#[derive(Default)]
+struct Group {
+    queue: Vec<(u64, Entry)>,
+    done: HashMap<u64, Result<Recorded, AuditError>>,
+    next_ticket: u64,
+    writing: bool,
 }
 
 struct State {
@@ -95,6 +111,8 @@ impl AuditLog {
             path: path.to_path_buf(),
             clock,
             state: Mutex::new(state),
+            group: Mutex::new(Group::default()),
+            committed: Condvar::new(),
         };
         audit.with_lock(|_, _| Ok(()))?;
         Ok(audit)
@@ -104,19 +122,49 @@ impl AuditLog {
         &self.path
     }
 
-    /// Appends one entry; returns once it and the head are fsync'd.
+    /// Appends one entry; returns once it is on stable storage.
     pub fn append(&self, entry: &Entry) -> Result<Recorded, AuditError> {
-        self.with_lock(|this, state| this.write_record(state, entry))
+        let mut group = self.group.lock().unwrap_or_else(|p| p.into_inner());
+        let ticket = group.next_ticket;
+        group.next_ticket += 1;
+        group.queue.push((ticket, entry.clone()));
+        loop {
+            if let Some(result) = group.done.remove(&ticket) {
+                return result;
+            }
+            if group.writing {
+                group = self.committed.wait(group).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            group.writing = true;
+            let batch = std::mem::take(&mut group.queue);
+            drop(group);
+            let (tickets, entries): (Vec<u64>, Vec<Entry>) = batch.into_iter().unzip();
+            let results = self.write_batch(&entries);
+            group = self.group.lock().unwrap_or_else(|p| p.into_inner());
+            group.done.extend(tickets.into_iter().zip(results));
+            group.writing = false;
+            self.committed.notify_all();
+        }
     }
 
-    /// Appends several entries with one lock; each is fsync'd in turn.
+    /// Appends several entries in one write and one `fdatasync`; all or none
+    /// are recorded unless an entry itself is invalid.
     pub fn append_all(&self, entries: &[Entry]) -> Result<Vec<Recorded>, AuditError> {
-        self.with_lock(|this, state| {
-            entries
-                .iter()
-                .map(|entry| this.write_record(state, entry))
-                .collect()
-        })
+        self.write_batch(entries).into_iter().collect()
+    }
+
+    /// Writes `entries` (each result in order: invalid entries fail alone).
+    fn write_batch(&self, entries: &[Entry]) -> Vec<Result<Recorded, AuditError>> {
+        let mut results: Vec<Option<Result<Recorded, AuditError>>> = Vec::new();
+        let outcome = self.with_lock(|this, state| {
+            results = this.write_records(state, entries);
+            Ok(())
+        });
+        match outcome {
+            Ok(()) => results.into_iter().map(|r| r.unwrap_or_else(|| Err(self.unwritten()))).collect(),
+            Err(e) => entries.iter().map(|_| Err(duplicate(&e))).collect(),
+        }
     }
 
     /// The last record written, as `SEQ:HASH`.
@@ -208,7 +256,7 @@ impl AuditLog {
             Some(Ok(head)) => Ok(head),
             Some(Err(problem)) => Err(self.bad_head(problem)),
             None if tail.len == 0 => {
-                files::write_head(&state.head_file, Head::EMPTY)
+                files::write_head(&state.head_file, Head::EMPTY, true)
                     .map_err(|source| self.io("write head file", source))?;
                 Ok(Head::EMPTY)
             }
@@ -230,45 +278,85 @@ impl AuditLog {
         let entry = Entry::new("bulwark-audit", "audit.torn_record_discarded")
             .outcome(crate::Outcome::Success)
             .detail(serde_json::json!({ "bytes": tail.torn }));
-        self.write_record(state, &entry).map(|_| ())
+        match self.write_records(state, &[entry]).pop().flatten() {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(e),
+            None => Err(self.unwritten()),
+        }
     }
 
-    fn write_record(&self, state: &mut State, entry: &Entry) -> Result<Recorded, AuditError> {
-        let time = self.now()?;
-        let record =
-            Record::seal(entry, state.last.seq + 1, time, state.last.hash).map_err(|source| {
-                AuditError::Record {
+    /// Seals and writes `entries` after the last record: one write, one
+    /// `fdatasync`, then the head. `None` for entries not attempted.
+    fn write_records(
+        &self,
+        state: &mut State,
+        entries: &[Entry],
+    ) -> Vec<Option<Result<Recorded, AuditError>>> {
+        let mut results: Vec<Option<Result<Recorded, AuditError>>> = Vec::with_capacity(entries.len());
+        let mut buf = String::new();
+        let mut last = state.last;
+        let time = match self.now() {
+            Ok(t) => t,
+            Err(e) => return entries.iter().map(|_| Some(Err(duplicate(&e)))).collect(),
+        };
+        for entry in entries {
+            let sealed = Record::seal(entry, last.seq + 1, time.clone(), last.hash)
+                .and_then(|r| r.to_line().map(|line| (r, line)));
+            match sealed {
+                Ok((record, line)) => {
+                    buf.push_str(&line);
+                    buf.push('\n');
+                    last = Head {
+                        seq: record.seq,
+                        hash: record.hash,
+                    };
+                    results.push(Some(Ok(Recorded {
+                        seq: record.seq,
+                        hash: record.hash,
+                    })));
+                }
+                Err(source) => results.push(Some(Err(AuditError::Record {
                     path: self.path.clone(),
                     source,
+                }))),
+            }
+        }
+        if buf.is_empty() {
+            return results;
+        }
+        if let Err(e) = self.write_lines(state, &buf, last) {
+            for r in &mut results {
+                if matches!(r, Some(Ok(_))) {
+                    *r = Some(Err(duplicate(&e)));
                 }
-            })?;
-        let mut line = record.to_line().map_err(|source| AuditError::Record {
-            path: self.path.clone(),
-            source,
-        })?;
-        line.push('\n');
+            }
+        }
+        results
+    }
+
+    /// Appends `buf`, makes it durable, then records `last` in the head.
+    /// The head is rewritten without its own `fdatasync`: it is a lower
+    /// bound, and whatever state of it survives a crash is still one.
+    fn write_lines(&self, state: &mut State, buf: &str, last: Head) -> Result<(), AuditError> {
         state.len = u64::MAX;
         state
             .log
-            .write_all(line.as_bytes())
+            .write_all(buf.as_bytes())
             .and_then(|()| state.log.sync_data())
             .map_err(|source| self.io("append", source))?;
-        let head = Head {
-            seq: record.seq,
-            hash: record.hash,
-        };
-        files::write_head(&state.head_file, head)
+        files::write_head(&state.head_file, last, false)
             .map_err(|source| self.io("write head file", source))?;
-        state.last = head;
+        state.last = last;
         state.len = state
             .log
             .metadata()
             .map_err(|source| self.io("stat", source))?
             .len();
-        Ok(Recorded {
-            seq: record.seq,
-            hash: record.hash,
-        })
+        Ok(())
+    }
+
+    fn unwritten(&self) -> AuditError {
+        self.io("append", std::io::Error::other("entry was not written"))
     }
 
     fn now(&self) -> Result<String, AuditError> {
@@ -308,4 +396,29 @@ fn rfc3339(at: std::time::SystemTime) -> Option<String> {
         .checked_add(since)?
         .format(&time::format_description::well_known::Rfc3339)
         .ok()
+}
+
+/// A copy of `e` for every waiter of a failed group write.
+fn duplicate(e: &AuditError) -> AuditError {
+    match e {
+        AuditError::Io { path, op, source } => AuditError::Io {
+            path: path.clone(),
+            op,
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        AuditError::Damaged { path, source } => AuditError::Damaged {
+            path: path.clone(),
+            source: source.clone(),
+        },
+        AuditError::Tampered { path, source } => AuditError::Tampered {
+            path: path.clone(),
+            source: source.clone(),
+        },
+        AuditError::Clock { path } => AuditError::Clock { path: path.clone() },
+        AuditError::Record { path, source } => AuditError::Io {
+            path: path.clone(),
+            op: "append",
+            source: std::io::Error::other(source.to_string()),
+        },
+    }
 }

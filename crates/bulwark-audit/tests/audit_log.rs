@@ -369,3 +369,19 @@ fn two_processes_appending_at_once_keep_one_chain() {
     assert!(ok_a && ok_b, "children failed");
     assert_eq!(verify_file(&path, None).map(|v| v.records).ok(), Some(120));
 }
+
+#[test]
+fn a_batch_with_one_invalid_entry_records_the_others() {
+    let (_dir, path) = temp_log();
+    let log = open(&path);
+    let batch = vec![
+        Entry::new("a", "one"),
+        Entry::new("", "invalid: empty actor"),
+        Entry::new("a", "three"),
+    ];
+    let results: Vec<bool> = batch.iter().map(|e| log.append_all(std::slice::from_ref(e)).is_ok()).collect();
+    assert_eq!(results, [true, false, true]);
+    assert!(log.append_all(&batch).is_err());
+    // The valid entries of the failed batch are still recorded, in order.
+    assert_eq!(verify_file(&path, None).map(|v| v.records).ok(), Some(4));
+}
