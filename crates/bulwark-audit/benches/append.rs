@@ -19,7 +19,9 @@ use bulwark_audit::{AuditLog, Entry, verify_file};
 fn entry(i: usize) -> Entry {
     Entry::new("cli:bench", "profile.mode")
         .target("image:registry.test/web")
-        .detail(serde_json::json!({"class": "network", "from": "discover", "to": "monitor", "i": i}))
+        .detail(
+            serde_json::json!({"class": "network", "from": "discover", "to": "monitor", "i": i}),
+        )
 }
 
 fn main() {
@@ -28,18 +30,28 @@ fn main() {
     let n = 300;
 
     let plain = dir.path().join("plain.log");
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&plain).unwrap_or_else(|e| panic!("{e}"));
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&plain)
+        .unwrap_or_else(|e| panic!("{e}"));
     let line = serde_json::to_string(&entry(0).detail).unwrap_or_default();
-    let line = format!("{{\"seq\":1,\"time\":\"2026-01-01T00:00:00Z\",\"actor\":\"cli:bench\",\"action\":\"profile.mode\",\"detail\":{line},\"prev\":\"{}\",\"hash\":\"{}\"}}\n", "0".repeat(64), "0".repeat(64));
+    let line = format!(
+        "{{\"seq\":1,\"time\":\"2026-01-01T00:00:00Z\",\"actor\":\"cli:bench\",\"action\":\"profile.mode\",\"detail\":{line},\"prev\":\"{}\",\"hash\":\"{}\"}}\n",
+        "0".repeat(64),
+        "0".repeat(64)
+    );
     let t = Instant::now();
     for _ in 0..n {
-        f.write_all(line.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        f.write_all(line.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
         f.sync_data().unwrap_or_else(|e| panic!("{e}"));
     }
     let baseline = t.elapsed().as_secs_f64() / n as f64;
 
     let path = dir.path().join("audit.log");
-    let log = AuditLog::open(&path, Arc::new(bulwark_core::SystemClock)).unwrap_or_else(|e| panic!("{e}"));
+    let log = AuditLog::open(&path, Arc::new(bulwark_core::SystemClock))
+        .unwrap_or_else(|e| panic!("{e}"));
     let t = Instant::now();
     for i in 0..n {
         log.append(&entry(i)).unwrap_or_else(|e| panic!("{e}"));
@@ -47,7 +59,13 @@ fn main() {
     let append = t.elapsed().as_secs_f64() / n as f64;
 
     // Eight threads appending at once share writes (group commit).
-    let shared = Arc::new(AuditLog::open(&dir.path().join("group.log"), Arc::new(bulwark_core::SystemClock)).unwrap_or_else(|e| panic!("{e}")));
+    let shared = Arc::new(
+        AuditLog::open(
+            &dir.path().join("group.log"),
+            Arc::new(bulwark_core::SystemClock),
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+    );
     let t = Instant::now();
     let threads: Vec<_> = (0..8)
         .map(|_| {
@@ -67,7 +85,8 @@ fn main() {
     // Verification over a bigger log (no fsync needed to build it: copy lines).
     let big = dir.path().join("big.log");
     {
-        let big_log = AuditLog::open(&big, Arc::new(bulwark_core::SystemClock)).unwrap_or_else(|e| panic!("{e}"));
+        let big_log = AuditLog::open(&big, Arc::new(bulwark_core::SystemClock))
+            .unwrap_or_else(|e| panic!("{e}"));
         let batch: Vec<Entry> = (0..2000).map(entry).collect();
         big_log.append_all(&batch).unwrap_or_else(|e| panic!("{e}"));
     }
@@ -84,9 +103,27 @@ fn main() {
     let verify = t.elapsed().as_secs_f64() / records;
     assert_eq!(ok.records, 2000);
 
-    println!("baseline  write line + fdatasync   {:>8.1} us/record  1.00x", baseline * 1e6);
-    println!("audit     append, 1 thread         {:>8.1} us/record  {:.2}x", append * 1e6, append / baseline);
-    println!("audit     append, 8 threads        {:>8.1} us/record  {:.2}x", grouped * 1e6, grouped / baseline);
-    println!("baseline  read + parse JSON line   {:>8.1} us/record  1.00x", parse * 1e6);
-    println!("audit     verify chain             {:>8.1} us/record  {:.2}x", verify * 1e6, verify / parse);
+    println!(
+        "baseline  write line + fdatasync   {:>8.1} us/record  1.00x",
+        baseline * 1e6
+    );
+    println!(
+        "audit     append, 1 thread         {:>8.1} us/record  {:.2}x",
+        append * 1e6,
+        append / baseline
+    );
+    println!(
+        "audit     append, 8 threads        {:>8.1} us/record  {:.2}x",
+        grouped * 1e6,
+        grouped / baseline
+    );
+    println!(
+        "baseline  read + parse JSON line   {:>8.1} us/record  1.00x",
+        parse * 1e6
+    );
+    println!(
+        "audit     verify chain             {:>8.1} us/record  {:.2}x",
+        verify * 1e6,
+        verify / parse
+    );
 }

@@ -6,10 +6,10 @@
 //! `fdatasync`. The first waiting thread writes everything queued so far
 //! while later arrivals queue up for the next round.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 
 use bulwark_core::Clock;
@@ -133,7 +133,10 @@ impl AuditLog {
                 return result;
             }
             if group.writing {
-                group = self.committed.wait(group).unwrap_or_else(|p| p.into_inner());
+                group = self
+                    .committed
+                    .wait(group)
+                    .unwrap_or_else(|p| p.into_inner());
                 continue;
             }
             group.writing = true;
@@ -162,7 +165,10 @@ impl AuditLog {
             Ok(())
         });
         match outcome {
-            Ok(()) => results.into_iter().map(|r| r.unwrap_or_else(|| Err(self.unwritten()))).collect(),
+            Ok(()) => results
+                .into_iter()
+                .map(|r| r.unwrap_or_else(|| Err(self.unwritten())))
+                .collect(),
             Err(e) => entries.iter().map(|_| Err(duplicate(&e))).collect(),
         }
     }
@@ -292,7 +298,8 @@ impl AuditLog {
         state: &mut State,
         entries: &[Entry],
     ) -> Vec<Option<Result<Recorded, AuditError>>> {
-        let mut results: Vec<Option<Result<Recorded, AuditError>>> = Vec::with_capacity(entries.len());
+        let mut results: Vec<Option<Result<Recorded, AuditError>>> =
+            Vec::with_capacity(entries.len());
         let mut buf = String::new();
         let mut last = state.last;
         let time = match self.now() {

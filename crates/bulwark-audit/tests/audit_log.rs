@@ -379,7 +379,10 @@ fn a_batch_with_one_invalid_entry_records_the_others() {
         Entry::new("", "invalid: empty actor"),
         Entry::new("a", "three"),
     ];
-    let results: Vec<bool> = batch.iter().map(|e| log.append_all(std::slice::from_ref(e)).is_ok()).collect();
+    let results: Vec<bool> = batch
+        .iter()
+        .map(|e| log.append_all(std::slice::from_ref(e)).is_ok())
+        .collect();
     assert_eq!(results, [true, false, true]);
     assert!(log.append_all(&batch).is_err());
     // The valid entries of the failed batch are still recorded, in order.

@@ -20,13 +20,25 @@ use bulwark_profile::{Class, Config, Engine, NoFacts};
 fn round(base: u32) -> Vec<Event> {
     let (srv, child, cli) = (base, base + 1, base + 2);
     vec![
-        exec(srv, 1, "/usr/sbin/httpd", "/usr/sbin/httpd", &["httpd", "-f", "-p", "8080"]),
+        exec(
+            srv,
+            1,
+            "/usr/sbin/httpd",
+            "/usr/sbin/httpd",
+            &["httpd", "-f", "-p", "8080"],
+        ),
         listen(srv, "0.0.0.0:8080"),
         open(srv, "/etc/httpd.conf", true, false),
         fork(srv, child),
         open(child, "/var/www/index.html", true, false),
         open(child, &format!("/proc/{child}/stat"), true, false),
-        exec(cli, 1, "/bin/busybox", "/usr/bin/wget", &["wget", "-q", "http://127.0.0.1:8080/"]),
+        exec(
+            cli,
+            1,
+            "/bin/busybox",
+            "/usr/bin/wget",
+            &["wget", "-q", "http://127.0.0.1:8080/"],
+        ),
         open(cli, "/etc/resolv.conf", true, false),
         open(cli, "/etc/hosts", true, false),
         connect(cli, "127.0.0.1:8080"),
@@ -57,9 +69,14 @@ fn engine(clock: &Arc<ManualClock>) -> Engine {
 }
 
 fn main() {
-    let clock = Arc::new(ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(T0 as u64)));
+    let clock = Arc::new(ManualClock::new(
+        SystemTime::UNIX_EPOCH + Duration::from_secs(T0 as u64),
+    ));
     let evs = events(200);
-    let lines: Vec<String> = evs.iter().map(|e| serde_json::to_string(e).unwrap_or_default()).collect();
+    let lines: Vec<String> = evs
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap_or_default())
+        .collect();
     let n = evs.len();
 
     let decode = per_item(15, n, || {
@@ -73,7 +90,11 @@ fn main() {
     for e in &evs {
         let _ = learned.observe(e, &NoFacts);
     }
-    let mut p = learned.profiles().next().cloned().unwrap_or_else(|| panic!("no profile"));
+    let mut p = learned
+        .profiles()
+        .next()
+        .cloned()
+        .unwrap_or_else(|| panic!("no profile"));
     p.set_mode(&Class::ALL, Mode::Monitor, "bench");
     learned.load(p);
     let monitor = per_item(15, n, || {
