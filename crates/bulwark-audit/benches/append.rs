@@ -4,6 +4,7 @@
 //!   commit shares one fdatasync between waiting threads);
 //! - verify (parse, re-hash, chain check) against reading and parsing the
 //!   same lines as JSON.
+//!
 //! `cargo bench -p bulwark-audit`; files go to a temp dir on the disk of
 //! the build directory.
 
