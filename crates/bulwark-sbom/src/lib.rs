@@ -14,6 +14,9 @@ pub mod format;
 pub mod inventory;
 pub mod model;
 pub mod purl;
+mod scan;
+
+pub use scan::{ScanError, scan};
 
 pub use model::{
     Distro, Ecosystem, Layer, LayerRef, Package, PackageKind, SCHEMA_VERSION, Sbom, Source,

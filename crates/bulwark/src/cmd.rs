@@ -9,11 +9,15 @@ mod audit;
 mod db;
 mod explain;
 mod findings;
+mod image_args;
 mod profile;
+mod sbom;
 mod scan;
 mod trust;
 mod verify;
 mod version;
+
+pub use image_args::ImageArgs;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -35,6 +39,8 @@ pub enum Command {
     Explain(explain::Args),
     /// Match an SBOM against the vulnerability DB (table, JSON, SARIF, CycloneDX).
     Scan(scan::Args),
+    /// Software bill of materials of an image or root filesystem.
+    Sbom(sbom::Args),
 }
 
 /// The data directory: `--data-dir`, else `$BULWARK_DATA_DIR`, else
@@ -79,5 +85,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Findings(args) => findings::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Scan(args) => scan::run(args),
+        Command::Sbom(args) => sbom::run(args),
     }
 }

@@ -61,14 +61,22 @@ pub(crate) fn walk<V: Visitor>(
             .map(|n| n.as_bytes().to_vec())
             .unwrap_or_default();
         let path = dir.join_component(&name);
-        let meta = fs::symlink_metadata(&fs_path)
-            .map_err(|e| ImageError::io(fs_path.display().to_string(), e))?;
+        // A live root (`/`) changes while it is walked: an entry that is
+        // gone by the time it is looked at was deleted, and is skipped.
+        let Some(meta) = metadata_if_exists(&fs_path)? else {
+            continue;
+        };
         state.count_entry(&image.limits, &input)?;
         entries += 1;
         let kind = kind_of(&meta, &fs_path)?;
         report(image, layer, visitor, state, &path, &kind, &meta, &fs_path)?;
         if kind == EntryKind::Dir && meta.dev() == root_dev {
-            let kids = children(&fs_path)?;
+            let kids = match children(&fs_path) {
+                Err(ImageError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                    Vec::new()
+                }
+                other => other?,
+            };
             stack.push((path, kids));
         }
     }
@@ -117,6 +125,15 @@ fn report<V: Visitor>(
         failure: None,
     };
     visit(visitor, state, &mut entry, &image.input)
+}
+
+/// `lstat`, with `None` for a path that no longer exists.
+fn metadata_if_exists(fs_path: &Path) -> Result<Option<Metadata>, ImageError> {
+    match fs::symlink_metadata(fs_path) {
+        Ok(meta) => Ok(Some(meta)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ImageError::io(fs_path.display().to_string(), e)),
+    }
 }
 
 fn kind_of(meta: &Metadata, fs_path: &Path) -> Result<EntryKind, ImageError> {

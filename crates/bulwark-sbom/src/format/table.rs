@@ -15,11 +15,11 @@ pub fn render(sbom: &Sbom) -> String {
         .unwrap_or_else(|| "unknown OS".into());
     let _ = writeln!(
         out,
-        "{} ({}): {distro}, {} layers, {} packages",
+        "{} ({}): {distro}, {}, {}",
         sbom.source.reference,
         sbom.source.kind,
-        sbom.layers.len(),
-        sbom.packages.len()
+        plural(sbom.layers.len(), "layer"),
+        plural(sbom.packages.len(), "package")
     );
     let rows: Vec<[String; 4]> = sbom
         .packages
@@ -59,6 +59,14 @@ pub fn render(sbom: &Sbom) -> String {
         let _ = writeln!(out, "warning: {w}");
     }
     out
+}
+
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 #[cfg(test)]
