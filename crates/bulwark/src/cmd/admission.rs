@@ -43,13 +43,23 @@ pub struct Args {
     /// Admit (with a warning) images that cannot be decided in time.
     #[arg(long = "fail-open")]
     pub fail_open: bool,
+    /// How long a verdict is reused, seconds (0: decide every review anew).
+    #[arg(long = "verdict-ttl", default_value_t = 300)]
+    pub verdict_ttl: u64,
+    /// How long a tag's resolved digest is reused, seconds.
+    #[arg(long = "tag-ttl", default_value_t = 30)]
+    pub tag_ttl: u64,
     /// Write the bound address here once listening (for supervisors and tests).
     #[arg(long = "addr-file")]
     pub addr_file: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let gate = Arc::new(args.trust.gate(GateOptions::default())?);
+    let gate = Arc::new(args.trust.gate(GateOptions {
+        verdict_ttl: Duration::from_secs(args.verdict_ttl),
+        tag_ttl: Duration::from_secs(args.tag_ttl),
+        ..GateOptions::default()
+    })?);
     let tls = server::tls_config(&args.tls_cert, &args.tls_key)?;
     let options = AdmissionOptions {
         mutate: true,

@@ -2,16 +2,20 @@
 //! root and image store options, and the gate built from them.
 
 mod layout;
+mod registry;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use bulwark_image::registry::RegistryOptions;
+use bulwark_trust::evidence::ArtifactStore;
 use bulwark_trust::gate::{Gate, GateOptions};
 use bulwark_trust::policy::{PolicySet, Unmatched};
 use bulwark_trust::signature::TrustRoot;
 
 pub use layout::LayoutStore;
+pub use registry::RegistryStore;
 
 /// Policy, trust root and where images come from.
 #[derive(clap::Args, Debug, Clone)]
@@ -23,9 +27,19 @@ pub struct TrustArgs {
     /// logs (offline: never fetched).
     #[arg(long = "trusted-root")]
     pub trusted_root: Option<PathBuf>,
-    /// OCI image layout directory holding the images and their signatures.
+    /// OCI image layout directory holding the images and their signatures;
+    /// without it, images are read from their registries.
     #[arg(long)]
-    pub layout: PathBuf,
+    pub layout: Option<PathBuf>,
+    /// Extra PEM CA certificates to trust for registries.
+    #[arg(long = "registry-ca")]
+    pub registry_ca: Vec<PathBuf>,
+    /// Talk plain HTTP to registries (credentials only go to loopback).
+    #[arg(long = "plain-http")]
+    pub plain_http: bool,
+    /// Registry network timeout per operation, seconds.
+    #[arg(long = "registry-timeout", default_value_t = 10)]
+    pub registry_timeout: u64,
     /// Allow images no policy selects (default: deny them).
     #[arg(long)]
     pub allow_unmatched: bool,
@@ -55,10 +69,22 @@ impl TrustArgs {
         Ok(Some(root))
     }
 
+    /// Where images are read from: the layout if given, else registries.
+    pub fn store(&self) -> anyhow::Result<Arc<dyn ArtifactStore>> {
+        Ok(match &self.layout {
+            Some(dir) => Arc::new(LayoutStore::open(dir)?),
+            None => Arc::new(RegistryStore::new(&RegistryOptions {
+                ca_files: self.registry_ca.clone(),
+                plain_http: self.plain_http,
+                timeout_secs: self.registry_timeout,
+                ..RegistryOptions::default()
+            })?),
+        })
+    }
+
     pub fn gate(&self, options: GateOptions) -> anyhow::Result<Gate> {
-        let store = LayoutStore::open(&self.layout)?;
         Ok(Gate::new(
-            Arc::new(store),
+            self.store()?,
             self.policies()?,
             self.trust_root()?,
             options,

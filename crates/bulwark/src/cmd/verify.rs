@@ -3,18 +3,17 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use bulwark_trust::ImageRef;
 use bulwark_trust::evidence::{self, Finding};
 use bulwark_trust::policy::{Outcome, Verdict, evaluate};
 
-use super::trust::{LayoutStore, TrustArgs};
+use super::trust::TrustArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Image reference (tag or digest), looked up in the layout.
+    /// Image reference (tag or digest), looked up in the layout or registry.
     pub image: String,
     #[command(flatten)]
     pub trust: TrustArgs,
@@ -40,7 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let image: ImageRef = args.image.parse()?;
     let policies = args.trust.policies()?;
     let root = args.trust.trust_root()?;
-    let store = Arc::new(LayoutStore::open(&args.trust.layout)?);
+    let store = args.trust.store()?;
     let mut ev = evidence::collect(store.as_ref(), &image, &policies.trusted_bases())?;
     if let Some(path) = &args.findings {
         let bytes =

@@ -29,9 +29,19 @@ fn config(user: &str, salt: &str) -> serde_json::Value {
 }
 
 pub fn world() -> World {
+    world_at("registry.example")
+}
+
+/// `image` (written with `registry.example`) at registry `host` instead.
+pub fn at(host: &str, image: &str) -> String {
+    image.replacen("registry.example", host, 1)
+}
+
+/// The same world with its images in registry `host`.
+pub fn world_at(host: &str) -> World {
     let store = MemoryStore::new();
     let key = SigningKey::generate(KeyKind::EcdsaP256).expect("key");
-    let app: ImageRef = SIGNED.parse().expect("ref");
+    let app: ImageRef = at(host, SIGNED).parse().expect("ref");
     let signed_digest = store.put_image(&app, config("1000", "app"), &[b"app".to_vec()]);
     let (payload, ann) = key
         .simple_signing_layer(&app, &signed_digest)
@@ -43,11 +53,11 @@ pub fn world() -> World {
         vec![(media_types::SIMPLE_SIGNING, payload, ann)],
     );
     store.put_image(
-        &UNSIGNED.parse().expect("ref"),
+        &at(host, UNSIGNED).parse().expect("ref"),
         config("1000", "unsigned"),
         &[b"u".to_vec()],
     );
-    let rooty: ImageRef = ROOTY.parse().expect("ref");
+    let rooty: ImageRef = at(host, ROOTY).parse().expect("ref");
     let rooty_digest = store.put_image(&rooty, config("root", "rooty"), &[b"r".to_vec()]);
     let bundle = key
         .dsse_bundle(&rooty, &rooty_digest, COSIGN_SIGN_PREDICATE, json!({}))
@@ -92,6 +102,11 @@ pub fn write_layout(store: &MemoryStore, dir: &Path) {
 /// A policy requiring `key`'s signature and a non-root user for
 /// `registry.example/**`.
 pub fn policy(key: &SigningKey, mode: &str) -> String {
+    policy_for(key, mode, "registry.example")
+}
+
+/// The policy for images in registry `host`.
+pub fn policy_for(key: &SigningKey, mode: &str, host: &str) -> String {
     let pem: String = key
         .public_key_pem()
         .expect("pem")
@@ -99,6 +114,60 @@ pub fn policy(key: &SigningKey, mode: &str) -> String {
         .map(|l| format!("          {l}\n"))
         .collect();
     format!(
-        "apiVersion: bulwark.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: prod\nspec:\n  mode: {mode}\n  images: ['registry.example/**']\n  authorities:\n    - name: release\n      key:\n        ignoreTlog: true\n        pem: |\n{pem}  signatures:\n    - {{name: release, authorities: [release]}}\n  config:\n    nonRoot: true\n"
+        "apiVersion: bulwark.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: prod\nspec:\n  mode: {mode}\n  images: ['{host}/**']\n  authorities:\n    - name: release\n      key:\n        ignoreTlog: true\n        pem: |\n{pem}  signatures:\n    - {{name: release, authorities: [release]}}\n  config:\n    nonRoot: true\n"
     )
+}
+
+/// Push every repository of `store` to the test registry at `host`: blobs,
+/// manifests, tags, and for each manifest with a `subject` the OCI 1.1
+/// referrers tag-schema index (`sha256-<hex>`), since distribution 2.8 has
+/// no referrers API.
+pub fn push(store: &MemoryStore, client: &bulwark_image::registry::Client) {
+    use std::collections::BTreeMap;
+    for repo in store.contents() {
+        let reference = |target: &str| -> bulwark_image::Reference {
+            format!("{}{target}", repo.name).parse().expect("reference")
+        };
+        let base = reference(":latest");
+        for (_, bytes) in &repo.blobs {
+            client.push_blob(&base, bytes).expect("push blob");
+        }
+        let mut referrers: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+        for (digest, media_type, bytes) in &repo.manifests {
+            client
+                .put_manifest(&reference(&format!("@{digest}")), bytes, media_type)
+                .expect("put manifest");
+            let v: serde_json::Value = serde_json::from_slice(bytes).expect("manifest json");
+            if let Some(subject) = v["subject"]["digest"].as_str() {
+                referrers
+                    .entry(subject.to_string())
+                    .or_default()
+                    .push(json!({
+                        "mediaType": media_type, "digest": digest.to_string(), "size": bytes.len(),
+                        "artifactType": v["artifactType"],
+                    }));
+            }
+        }
+        for (tag, digest) in &repo.tags {
+            let (_, media_type, bytes) = repo
+                .manifests
+                .iter()
+                .find(|(d, _, _)| d == digest)
+                .expect("tagged");
+            client
+                .put_manifest(&reference(&format!(":{tag}")), bytes, media_type)
+                .expect("put tag");
+        }
+        for (subject, descriptors) in referrers {
+            let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": descriptors});
+            let tag = subject.replacen(':', "-", 1);
+            client
+                .put_manifest(
+                    &reference(&format!(":{tag}")),
+                    index.to_string().as_bytes(),
+                    "application/vnd.oci.image.index.v1+json",
+                )
+                .expect("put referrers index");
+        }
+    }
 }
