@@ -47,12 +47,26 @@ fn start_server(dir: &Path, extra: &[&str]) -> (Server, u16) {
     let addr_file = dir.join(format!("addr-{}", extra.len()));
     let p = |x: &str| dir.join(x).to_str().unwrap().to_string();
     let mut args: Vec<String> = vec![
-        "admission".into(), "--listen".into(), "127.0.0.1:0".into(), "--plain-http".into(),
-        "--policy".into(), p("policy.yaml"), "--tls-cert".into(), p("tls.crt"), "--tls-key".into(), p("tls.key"),
-        "--addr-file".into(), addr_file.to_str().unwrap().into(),
+        "admission".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--plain-http".into(),
+        "--policy".into(),
+        p("policy.yaml"),
+        "--tls-cert".into(),
+        p("tls.crt"),
+        "--tls-key".into(),
+        p("tls.key"),
+        "--addr-file".into(),
+        addr_file.to_str().unwrap().into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
-    let child = Command::new(env!("CARGO_BIN_EXE_bulwark")).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_bulwark"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let server = Server(child);
     for _ in 0..400 {
         if let Ok(a) = std::fs::read_to_string(&addr_file)
@@ -78,13 +92,17 @@ async fn connect(port: u16, ca: &Path) -> Sender {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
     tcp.set_nodelay(true).unwrap();
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
         .unwrap();
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     sender
 }
@@ -99,7 +117,15 @@ async fn call(sender: &mut Sender, method: &str, path: &str, body: &[u8]) -> (u1
         .unwrap();
     let resp = sender.send_request(req).await.unwrap();
     let status = resp.status().as_u16();
-    (status, resp.into_body().collect().await.unwrap().to_bytes().to_vec())
+    (
+        status,
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
 }
 
 fn review(image: &str) -> Vec<u8> {
@@ -113,7 +139,14 @@ fn review(image: &str) -> Vec<u8> {
 }
 
 /// Latencies of `n` sequential calls, sorted, after 50 warm-up calls.
-async fn measure(sender: &mut Sender, n: usize, method: &str, path: &str, body: &[u8], expect_allowed: bool) -> Vec<Duration> {
+async fn measure(
+    sender: &mut Sender,
+    n: usize,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    expect_allowed: bool,
+) -> Vec<Duration> {
     for _ in 0..50.min(n) {
         call(sender, method, path, body).await;
     }
@@ -144,7 +177,11 @@ fn report(name: &str, sorted: &[Duration], base: &[Duration]) {
     let (p50, p99) = (pct(sorted, 0.50), pct(sorted, 0.99));
     println!(
         "{name:<34} n={:<5} p50 {:>8.3} ms  p99 {:>8.3} ms  (p50 {:>6.1}x, p99 {:>6.1}x baseline)",
-        sorted.len(), ms(p50), ms(p99), ms(p50) / ms(pct(base, 0.50)), ms(p99) / ms(pct(base, 0.99))
+        sorted.len(),
+        ms(p50),
+        ms(p99),
+        ms(p50) / ms(pct(base, 0.50)),
+        ms(p99) / ms(pct(base, 0.99))
     );
 }
 
@@ -156,17 +193,30 @@ fn main() {
     let world = world_at(&registry.host());
     push(&world.store, &Client::new(&registry.options()).unwrap());
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("policy.yaml"), policy_for(&world.key, "enforce", &registry.host())).unwrap();
+    std::fs::write(
+        dir.path().join("policy.yaml"),
+        policy_for(&world.key, "enforce", &registry.host()),
+    )
+    .unwrap();
     let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params.subject_alt_names.push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
     let key = rcgen::KeyPair::generate().unwrap();
-    std::fs::write(dir.path().join("tls.crt"), params.self_signed(&key).unwrap().pem()).unwrap();
+    std::fs::write(
+        dir.path().join("tls.crt"),
+        params.self_signed(&key).unwrap().pem(),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("tls.key"), key.serialize_pem()).unwrap();
     let ca = dir.path().join("tls.crt");
 
     let pinned = format!("{}@{}", at(&registry.host(), SIGNED), world.signed_digest);
     let tagged = at(&registry.host(), SIGNED);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let (_warm_server, port) = start_server(dir.path(), &[]);
         let mut s = connect(port, &ca).await;
@@ -174,7 +224,8 @@ fn main() {
         let warm = measure(&mut s, N, "POST", "/validate", &review(&pinned), true).await;
         let warm_tag = measure(&mut s, N, "POST", "/mutate", &review(&tagged), true).await;
 
-        let (_cold_server, port) = start_server(dir.path(), &["--verdict-ttl", "0", "--tag-ttl", "0"]);
+        let (_cold_server, port) =
+            start_server(dir.path(), &["--verdict-ttl", "0", "--tag-ttl", "0"]);
         let mut c = connect(port, &ca).await;
         let cold_base = measure(&mut c, N, "GET", "/healthz", b"", true).await;
         let cold = measure(&mut c, N_VERIFY, "POST", "/mutate", &review(&tagged), true).await;

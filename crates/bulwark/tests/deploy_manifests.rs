@@ -40,21 +40,46 @@ fn manifests() -> Vec<PathBuf> {
 }
 
 fn validate(files: &[PathBuf]) -> (bool, String) {
-    let out = Command::new(validator()).args(["--strict", "-k", "1.37.0"]).args(files).output().unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    let out = Command::new(validator())
+        .args(["--strict", "-k", "1.37.0"])
+        .args(files)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 #[test]
 fn admission_manifests_validate_against_kubernetes_schemas() {
     let files = manifests();
-    let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().to_string()).collect();
+    let names: Vec<_> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().to_string())
+        .collect();
     for want in ["deployment.yaml", "service.yaml", "webhooks.yaml"] {
-        assert!(names.iter().any(|n| n == want), "{want} missing from deploy/admission");
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from deploy/admission"
+        );
     }
     let (ok, log) = validate(&files);
     assert!(ok, "{log}");
-    for kind in ["deployment/bulwark-admission", "service/bulwark-admission", "mutatingwebhookconfiguration/", "validatingwebhookconfiguration/"] {
-        assert!(log.contains(&format!("passed for resource {kind}")), "{kind} not validated:\n{log}");
+    for kind in [
+        "deployment/bulwark-admission",
+        "service/bulwark-admission",
+        "mutatingwebhookconfiguration/",
+        "validatingwebhookconfiguration/",
+    ] {
+        assert!(
+            log.contains(&format!("passed for resource {kind}")),
+            "{kind} not validated:\n{log}"
+        );
     }
 }
 
@@ -63,25 +88,49 @@ fn the_validator_rejects_a_broken_webhook_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(repo().join("deploy/admission/webhooks.yaml")).unwrap();
     let broken = dir.path().join("webhooks.yaml");
-    std::fs::write(&broken, text.replacen("failurePolicy: Fail", "failurePolicy: Fail\n    failurePolcy: Ignore", 1)).unwrap();
+    std::fs::write(
+        &broken,
+        text.replacen(
+            "failurePolicy: Fail",
+            "failurePolicy: Fail\n    failurePolcy: Ignore",
+            1,
+        ),
+    )
+    .unwrap();
     let (ok, log) = validate(&[broken]);
     assert!(!ok, "an unknown field must fail strict validation:\n{log}");
 }
 
 #[test]
 fn deployment_flags_exist_and_the_example_policy_parses() {
-    let deployment = std::fs::read_to_string(repo().join("deploy/admission/deployment.yaml")).unwrap();
-    let help = Command::new(env!("CARGO_BIN_EXE_bulwark")).args(["admission", "--help"]).output().unwrap();
+    let deployment =
+        std::fs::read_to_string(repo().join("deploy/admission/deployment.yaml")).unwrap();
+    let help = Command::new(env!("CARGO_BIN_EXE_bulwark"))
+        .args(["admission", "--help"])
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
-    for line in deployment.lines().map(str::trim).filter(|l| l.starts_with("- --")) {
+    for line in deployment
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("- --"))
+    {
         let flag = line.trim_start_matches("- ").split('=').next().unwrap();
-        assert!(help.contains(flag), "deployment passes {flag}, which bulwark admission lacks");
+        assert!(
+            help.contains(flag),
+            "deployment passes {flag}, which bulwark admission lacks"
+        );
     }
-    let configmap: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(repo().join("deploy/admission/policy-configmap.yaml")).unwrap()).unwrap();
+    let configmap: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo().join("deploy/admission/policy-configmap.yaml")).unwrap(),
+    )
+    .unwrap();
     let policy = configmap["data"]["policy.yaml"].as_str().unwrap();
     bulwark_trust::policy::PolicySet::from_yaml(policy).unwrap();
     // The webhooks' timeout stays above the server's deadline.
     let webhooks = std::fs::read_to_string(repo().join("deploy/admission/webhooks.yaml")).unwrap();
-    assert!(webhooks.matches("timeoutSeconds: 10").count() == 2 && deployment.contains("--deadline-ms=8000"));
+    assert!(
+        webhooks.matches("timeoutSeconds: 10").count() == 2
+            && deployment.contains("--deadline-ms=8000")
+    );
 }
