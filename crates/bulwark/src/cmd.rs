@@ -10,6 +10,7 @@ mod db;
 mod explain;
 mod findings;
 mod image_args;
+mod image_walk;
 mod profile;
 mod sbom;
 mod scan;
@@ -41,6 +42,10 @@ pub enum Command {
     Scan(scan::Args),
     /// Software bill of materials of an image or root filesystem.
     Sbom(sbom::Args),
+    /// Decompress and walk every layer of an image, verifying digests, and
+    /// print a JSON summary (the baseline `sbom` is benchmarked against).
+    #[command(hide = true)]
+    ImageWalk(image_walk::Args),
 }
 
 /// The data directory: `--data-dir`, else `$BULWARK_DATA_DIR`, else
@@ -86,5 +91,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Explain(args) => explain::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Sbom(args) => sbom::run(args),
+        Command::ImageWalk(args) => image_walk::run(args),
     }
 }

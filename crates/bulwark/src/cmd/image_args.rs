@@ -1,9 +1,10 @@
 //! Flags every command that opens an image shares: platform selection and
 //! registry access.
 
+use std::io::BufRead;
 use std::path::PathBuf;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use bulwark_image::registry::{Credentials, RegistryOptions};
 use bulwark_image::{OpenOptions, Platform};
 
@@ -20,9 +21,14 @@ pub struct ImageArgs {
     #[arg(long, env = "BULWARK_REGISTRY_USERNAME")]
     pub username: Option<String>,
 
-    /// Registry password or token.
+    /// Registry password or token (prefer --password-stdin or the
+    /// environment variable: command lines are visible to other users).
     #[arg(long, env = "BULWARK_REGISTRY_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+
+    /// Read the registry password from the first line of standard input.
+    #[arg(long, conflicts_with = "password")]
+    pub password_stdin: bool,
 
     /// Auth file to look registry credentials up in (docker/podman
     /// `auth.json` format); repeatable. Default: the usual ones.
@@ -49,10 +55,20 @@ fn parse_platform(s: &str) -> Result<Platform, String> {
 
 impl ImageArgs {
     pub fn open_options(&self) -> anyhow::Result<OpenOptions> {
-        let credentials = match (&self.username, &self.password) {
+        let password = if self.password_stdin {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            Some(line.trim_end_matches(['\r', '\n']).to_owned())
+        } else {
+            self.password.clone()
+        };
+        let credentials = match (&self.username, password) {
             (Some(username), Some(password)) => Some(Credentials {
                 username: username.clone(),
-                password: password.clone(),
+                password,
             }),
             (None, None) => None,
             (Some(_), None) => bail!("--username needs --password (or $BULWARK_REGISTRY_PASSWORD)"),
@@ -69,5 +85,10 @@ impl ImageArgs {
             },
             ..OpenOptions::default()
         })
+    }
+
+    /// Opens the image IMAGE names with these options.
+    pub fn open(&self, image: &str) -> anyhow::Result<bulwark_image::Image> {
+        Ok(bulwark_image::Image::open(image, &self.open_options()?)?)
     }
 }
