@@ -146,6 +146,15 @@ impl FileFindings {
             ..Default::default()
         }
     }
+
+    /// A database whose every entry was malformed is not a database of
+    /// `format`: one error instead of a warning per entry.
+    fn unless_all_malformed(self, format: &'static str) -> Result<Self, CatalogError> {
+        if self.packages.is_empty() && !self.warnings.is_empty() {
+            return Err(CatalogError::malformed(format, self.warnings.join("; ")));
+        }
+        Ok(self)
+    }
 }
 
 /// Why a file could not be cataloged at all. Reported as a warning in the

@@ -26,13 +26,7 @@ pub fn parse(bytes: &[u8]) -> Result<FileFindings, CatalogError> {
                 .push(format!("apk entry {}: {reason}", index + 1)),
         }
     }
-    if out.packages.is_empty() && !out.warnings.is_empty() {
-        return Err(CatalogError::malformed(
-            "apk database",
-            out.warnings.join("; "),
-        ));
-    }
-    Ok(out)
+    out.unless_all_malformed("apk database")
 }
 
 #[derive(Default)]

@@ -19,13 +19,7 @@ pub fn parse(bytes: &[u8]) -> Result<FileFindings, CatalogError> {
                 .push(format!("dpkg paragraph {}: {reason}", index + 1)),
         }
     }
-    if out.packages.is_empty() && !out.warnings.is_empty() {
-        return Err(CatalogError::malformed(
-            "dpkg status",
-            out.warnings.join("; "),
-        ));
-    }
-    Ok(out)
+    out.unless_all_malformed("dpkg status")
 }
 
 /// One paragraph's fields, continuation lines dropped (no field we read spans
