@@ -1,0 +1,175 @@
+//! Filling in what the kernel record does not carry: the acting process's
+//! executable (from earlier exec and fork events, else `/proc/PID/exe`) and
+//! the container the event belongs to (cgroup id, then pid namespace).
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::Arc;
+
+use bulwark_containers::{Host, Resolver};
+use bulwark_core::{Clock, Event, EventKind};
+
+use crate::stats::Stats;
+
+/// tgid -> executable, bounded; the oldest entry goes first when full.
+pub struct ProcCache {
+    exes: HashMap<u32, Arc<str>>,
+    order: VecDeque<u32>,
+    capacity: usize,
+}
+
+impl ProcCache {
+    pub fn new(capacity: usize) -> ProcCache {
+        ProcCache {
+            exes: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub fn get(&self, tgid: u32) -> Option<Arc<str>> {
+        self.exes.get(&tgid).cloned()
+    }
+
+    pub fn insert(&mut self, tgid: u32, exe: Arc<str>) {
+        if self.exes.insert(tgid, exe).is_none() {
+            self.order.push_back(tgid);
+        }
+        while self.exes.len() > self.capacity {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.exes.remove(&old);
+                }
+                None => break,
+            }
+        }
+    }
+
+    pub fn remove(&mut self, tgid: u32) {
+        self.exes.remove(&tgid);
+        // `order` keeps the stale id; it is skipped when it reaches the front.
+        if self.order.len() > self.capacity * 2 {
+            let exes = &self.exes;
+            self.order.retain(|t| exes.contains_key(t));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.exes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.exes.is_empty()
+    }
+}
+
+/// The enrichment stage of the live pipeline.
+pub struct Enricher<H, C> {
+    resolver: Resolver<H, C>,
+    host: H,
+    procs: ProcCache,
+    host_pid_ns: u64,
+    stats: Arc<Stats>,
+}
+
+impl<H: Host + Clone, C: Clock> Enricher<H, C> {
+    pub fn new(host: H, clock: C, host_pid_ns: u64, cache: usize, stats: Arc<Stats>) -> Self {
+        let mut resolver = Resolver::new(host.clone(), clock);
+        resolver.scan();
+        Enricher {
+            resolver,
+            host,
+            procs: ProcCache::new(cache),
+            host_pid_ns,
+            stats,
+        }
+    }
+
+    /// The kernel created cgroup `id` at `path`.
+    pub fn cgroup_created(&mut self, id: u64, path: &str) {
+        self.resolver.note_cgroup(id, path);
+    }
+
+    pub fn apply(&mut self, event: &mut Event) {
+        self.fill_exe(event);
+        let found = self.resolver.by_cgroup_id(event.cgroup_id).or_else(|| {
+            let ns = event.namespaces.pid;
+            (ns != self.host_pid_ns)
+                .then(|| self.resolver.by_pid_ns(ns))
+                .flatten()
+        });
+        match found {
+            Some(info) => event.container = Some(info.to_ref()),
+            None if event.namespaces.pid != self.host_pid_ns => self.stats.attribution_miss(),
+            None => {}
+        }
+    }
+
+    fn fill_exe(&mut self, event: &mut Event) {
+        let tgid = event.process.tgid;
+        match &event.kind {
+            EventKind::Exec { exe, .. } => {
+                let exe: Arc<str> = Arc::from(exe.as_str());
+                self.procs.insert(tgid, Arc::clone(&exe));
+                event.process.exe = Some(exe.to_string());
+                return;
+            }
+            EventKind::Fork { child_tgid, .. } => {
+                if let Some(exe) = self.exe_of(tgid) {
+                    self.procs.insert(*child_tgid, exe);
+                }
+            }
+            _ => {}
+        }
+        event.process.exe = self.exe_of(tgid).map(|e| e.to_string());
+        if matches!(event.kind, EventKind::Exit { .. }) {
+            self.procs.remove(tgid);
+        }
+    }
+
+    /// From the cache, else `/proc/TGID/exe` (processes that started before
+    /// the sensor). A process gone already stays unknown.
+    fn exe_of(&mut self, tgid: u32) -> Option<Arc<str>> {
+        if let Some(exe) = self.procs.get(tgid) {
+            return Some(exe);
+        }
+        let link = self
+            .host
+            .read_link(&Path::new("/proc").join(tgid.to_string()).join("exe"))
+            .ok()?;
+        let exe: Arc<str> = Arc::from(link.as_str());
+        self.procs.insert(tgid, Arc::clone(&exe));
+        Some(exe)
+    }
+
+    pub fn resolver(&mut self) -> &mut Resolver<H, C> {
+        &mut self.resolver
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_evicts_the_oldest_and_stays_bounded() {
+        let mut c = ProcCache::new(2);
+        c.insert(1, Arc::from("/a"));
+        c.insert(2, Arc::from("/b"));
+        c.insert(3, Arc::from("/c"));
+        assert_eq!(c.len(), 2);
+        assert!(c.get(1).is_none());
+        assert_eq!(c.get(3).as_deref(), Some("/c"));
+    }
+
+    #[test]
+    fn removed_entries_do_not_grow_the_order_queue_without_bound() {
+        let mut c = ProcCache::new(4);
+        for i in 0..10_000 {
+            c.insert(i, Arc::from("/x"));
+            c.remove(i);
+        }
+        assert!(c.is_empty());
+        assert!(c.order.len() <= 8);
+    }
+}

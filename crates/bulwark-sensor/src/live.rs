@@ -1,0 +1,345 @@
+//! The live sensor: one reader thread polls the ring buffer, decodes,
+//! converts, enriches and feeds the consumer; it also reads the kernel's
+//! loss counters and reports losses as health alerts.
+
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use bulwark_containers::FsHost;
+use bulwark_core::{Severity, SystemClock};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::SensorError;
+use crate::config::SensorConfig;
+use crate::convert::{self, BootClock, Converted};
+use crate::enrich::Enricher;
+use crate::kernel::fs::{self, Mounted};
+use crate::kernel::loader::{HookState, Kernel};
+use crate::stats::{Hop, LossSnapshot, Stats};
+use crate::stream::{self, Backpressure, EventStream, Feed};
+use crate::wire::{self, ev};
+
+const POLL: Duration = Duration::from_millis(100);
+/// After detaching, drain until the counters stop moving, at most this often.
+const SETTLE_ROUNDS: usize = 50;
+/// How long (in 10 ms tries) the final loss report waits for queue room.
+const FINAL_HEALTH_TRIES: usize = 500;
+
+/// A running sensor. Dropping it (or [`Sensor::stop`]) detaches the
+/// programs, drains what the kernel already sent, and ends the stream.
+pub struct Sensor {
+    stop: Arc<AtomicBool>,
+    reader: Option<JoinHandle<Result<(), SensorError>>>,
+    stats: Arc<Stats>,
+    watched: Arc<Mutex<BpfHashMap<MapData, u64, u8>>>,
+    hooks: Vec<HookState>,
+    mounted: Mounted,
+}
+
+impl Sensor {
+    /// Mounts tracefs/bpffs if needed, loads and attaches the programs, and
+    /// starts the reader. Needs root.
+    pub fn start(cfg: SensorConfig) -> Result<(Sensor, EventStream), SensorError> {
+        let uid = nix::unistd::geteuid().as_raw();
+        if uid != 0 {
+            return Err(SensorError::NotRoot { uid });
+        }
+        let mounted = fs::ensure_mounted()?;
+        let Kernel {
+            ebpf,
+            hooks,
+            ring,
+            counters,
+            watched,
+        } = Kernel::load(&cfg)?;
+        let stats = Arc::new(Stats::default());
+        let (feed, stream) = Feed::new(cfg.queue_capacity, Arc::clone(&stats), Backpressure::Drop);
+        let host_pid_ns = own_pid_ns();
+        let enricher = Enricher::new(
+            FsHost::real(),
+            SystemClock,
+            host_pid_ns,
+            cfg.process_cache,
+            Arc::clone(&stats),
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = Reader {
+            ebpf: Some(ebpf),
+            ring,
+            counters,
+            feed,
+            enricher,
+            clock: boot_clock(),
+            seq: 0,
+            health_interval: cfg.health_interval,
+            last_report: LossSnapshot::default(),
+            degraded: degraded_alert(&hooks),
+        };
+        let thread_stop = Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("bulwark-sensor".into())
+            .spawn(move || reader.run(&thread_stop))
+            .map_err(|source| SensorError::Thread {
+                thread: "sensor reader",
+                source,
+            })?;
+        let sensor = Sensor {
+            stop,
+            reader: Some(handle),
+            stats,
+            watched: Arc::new(Mutex::new(watched)),
+            hooks,
+            mounted,
+        };
+        Ok((sensor, stream))
+    }
+
+    /// Also report tasks in (or below) this cgroup v2 id. Takes effect for
+    /// the next event: watch a container's cgroup between `runc create` and
+    /// `runc start` to see its first instruction.
+    pub fn watch_cgroup(&self, id: u64) -> Result<(), SensorError> {
+        let mut map = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(id, 1, 0).map_err(|source| SensorError::Map {
+            map: "watched_cgroups",
+            source,
+        })
+    }
+
+    pub fn unwatch_cgroup(&self, id: u64) -> Result<(), SensorError> {
+        let mut map = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        match map.remove(&id) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(source) => Err(SensorError::Map {
+                map: "watched_cgroups",
+                source,
+            }),
+        }
+    }
+
+    /// Every hook and whether it attached.
+    pub fn hooks(&self) -> &[HookState] {
+        &self.hooks
+    }
+
+    /// What the sensor had to mount at start.
+    pub fn mounted(&self) -> &Mounted {
+        &self.mounted
+    }
+
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// Detaches, drains and waits for the reader; the stream then ends.
+    pub fn stop(mut self) -> Result<(), SensorError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), SensorError> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.reader.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(SensorError::Thread {
+                thread: "sensor reader",
+                source: std::io::Error::other("the reader thread panicked"),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Sensor {
+    fn drop(&mut self) {
+        if let Err(err) = self.shutdown() {
+            tracing::warn!(%err, "sensor stopped with an error");
+        }
+    }
+}
+
+struct Reader {
+    /// Holds the attached programs; dropped first on stop.
+    ebpf: Option<aya::Ebpf>,
+    ring: RingBuf<MapData>,
+    counters: PerCpuArray<MapData, u64>,
+    feed: Feed,
+    enricher: Enricher<FsHost, SystemClock>,
+    clock: BootClock,
+    seq: u64,
+    health_interval: Duration,
+    last_report: LossSnapshot,
+    degraded: Option<bulwark_core::Alert>,
+}
+
+impl Reader {
+    fn run(mut self, stop: &AtomicBool) -> Result<(), SensorError> {
+        if self.feed.health(self.degraded.take()).is_err() {
+            return Ok(());
+        }
+        let mut next_health = Instant::now() + self.health_interval;
+        while !stop.load(Ordering::Relaxed) {
+            self.wait_readable();
+            if self.drain().is_err() {
+                return Ok(()); // the consumer went away
+            }
+            if Instant::now() >= next_health {
+                next_health = Instant::now() + self.health_interval;
+                self.clock = boot_clock();
+                if self.report().is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        self.finish();
+        Ok(())
+    }
+
+    fn wait_readable(&self) {
+        let mut fds = [PollFd::new(self.ring.as_fd(), PollFlags::POLLIN)];
+        let timeout = PollTimeout::try_from(POLL).unwrap_or(PollTimeout::ZERO);
+        // An error (EINTR) just means another round of the loop.
+        let _ = poll(&mut fds, timeout);
+    }
+
+    /// Reads every record the ring holds now.
+    fn drain(&mut self) -> Result<(), stream::Disconnected> {
+        loop {
+            let Some(item) = self.ring.next() else {
+                return Ok(());
+            };
+            let bytes: Vec<u8> = item.to_vec();
+            drop(item);
+            self.handle(&bytes)?;
+        }
+    }
+
+    fn handle(&mut self, bytes: &[u8]) -> Result<(), stream::Disconnected> {
+        let record = match wire::decode(bytes) {
+            Ok(r) => r,
+            Err(err) => {
+                let kind = bytes
+                    .get(..2)
+                    .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+                tracing::debug!(%err, "undecodable record");
+                self.feed.stats().dropped(Hop::Decode, kind);
+                return Ok(());
+            }
+        };
+        let kind = record.header.kind;
+        match convert::convert(record, self.seq, self.clock) {
+            Converted::CgroupCreated { id, path } => {
+                self.enricher.cgroup_created(id, &path);
+                self.feed.stats().internal(kind);
+                Ok(())
+            }
+            Converted::Event(mut event) => {
+                self.seq += 1;
+                self.enricher.apply(&mut event);
+                self.feed.event(event, kind)
+            }
+        }
+    }
+
+    fn read_counters(&mut self) {
+        let stats = Arc::clone(self.feed.stats());
+        for kind in 0..usize::from(ev::MAX) {
+            let read = |k: usize| -> u64 {
+                let idx = u32::try_from(kind * 3 + k).unwrap_or(u32::MAX);
+                self.counters
+                    .get(&idx, 0)
+                    .map(|per_cpu| per_cpu.iter().sum())
+                    .unwrap_or(0)
+            };
+            stats.set_kernel(kind, read(0), read(1), read(2));
+        }
+    }
+
+    fn report(&mut self) -> Result<(), stream::Disconnected> {
+        self.read_counters();
+        let now = self.feed.stats().snapshot();
+        let alert = stream::loss_alert(&now, &self.last_report, time::OffsetDateTime::now_utc());
+        self.last_report = now;
+        self.feed.health(alert)
+    }
+
+    /// Detach, then drain until nothing moves, so the final counters and
+    /// deliveries agree exactly.
+    fn finish(&mut self) {
+        drop(self.ebpf.take());
+        let mut previous = None;
+        for _ in 0..SETTLE_ROUNDS {
+            if self.drain().is_err() {
+                return;
+            }
+            self.read_counters();
+            let emitted = self.feed.stats().snapshot().emitted_total();
+            if previous == Some(emitted) {
+                break;
+            }
+            previous = Some(emitted);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if self.report().is_err() {
+            return;
+        }
+        // The last loss report must reach the consumer: give it time to
+        // make room rather than lose it.
+        for _ in 0..FINAL_HEALTH_TRIES {
+            match self.feed.flush_health() {
+                Ok(true) | Err(_) => return,
+                Ok(false) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        tracing::warn!("the consumer did not read the final loss report");
+    }
+}
+
+/// Offset from `CLOCK_BOOTTIME` to `CLOCK_REALTIME`, now.
+fn boot_clock() -> BootClock {
+    use nix::time::{ClockId, clock_gettime};
+    let ns = |id| {
+        clock_gettime(id)
+            .map(|t| i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_nsec()))
+            .unwrap_or(0)
+    };
+    BootClock {
+        offset_ns: ns(ClockId::CLOCK_REALTIME) - ns(ClockId::CLOCK_BOOTTIME),
+    }
+}
+
+fn own_pid_ns() -> u64 {
+    std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .and_then(|l| bulwark_containers::namespace_inode(&l.to_string_lossy()))
+        .unwrap_or(0)
+}
+
+/// One health alert listing optional hooks that did not attach.
+fn degraded_alert(hooks: &[HookState]) -> Option<bulwark_core::Alert> {
+    let missing: Vec<String> = hooks
+        .iter()
+        .filter_map(|h| {
+            h.error
+                .as_ref()
+                .map(|e| format!("{} ({e})", h.hook.program))
+        })
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let count = missing.len() as u64;
+    Some(stream::health_alert(
+        "sensor-hooks-missing",
+        time::OffsetDateTime::now_utc(),
+        Severity::Medium,
+        count,
+        format!(
+            "sensor runs without {count} optional hooks: {}",
+            missing.join("; ")
+        ),
+        missing.join("; "),
+    ))
+}
