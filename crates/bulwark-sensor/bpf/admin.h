@@ -206,7 +206,7 @@ static __always_inline int module_exit(struct trace_event_raw_sys_exit *ctx, boo
 	x->result = ret;
 	__u32 off = sizeof(struct hdr) + sizeof(struct module_fixed);
 	if (from_fd) {
-		struct file *f = fd_file(task, p->args[0]);
+		struct file *f = fd_file(task, (__u32)p->args[0]);
 		struct path fp = {};
 		if (f)
 			BPF_CORE_READ_INTO(&fp, f, f_path);

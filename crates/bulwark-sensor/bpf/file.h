@@ -69,13 +69,15 @@ static __always_inline int open_exit(struct trace_event_raw_sys_exit *ctx)
 		o->path_len = append_user_str(b, &off, name, &flags, F_TRUNC_0);
 		__u16 base_flags = 0;
 		if (first != '/') {
-			__s64 dfd = (__s64)p->args[0];
-			struct path base;
+			/* an int in a 64-bit register: only the low half is defined */
+			__s32 dfd = (__s32)p->args[0];
+			struct path base = {};
 			if (dfd == AT_FDCWD_) {
 				BPF_CORE_READ_INTO(&base, task, fs, pwd);
 			} else {
-				struct file *df = fd_file(task, dfd);
-				BPF_CORE_READ_INTO(&base, df, f_path);
+				struct file *df = dfd >= 0 ? fd_file(task, dfd) : NULL;
+				if (df)
+					BPF_CORE_READ_INTO(&base, df, f_path);
 			}
 			o->base_len = append_path(b, &off, &base, &base_flags, F_TRUNC_1);
 		}

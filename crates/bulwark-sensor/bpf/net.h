@@ -118,9 +118,9 @@ static __always_inline int emit_sock_exit(struct trace_event_raw_sys_exit *ctx, 
 	fill_hdr(h, task, type);
 	__builtin_memset(s, 0, sizeof(*s));
 	s->result = ret;
-	__u64 fd = p->args[0];
+	__u64 fd = (__u32)p->args[0]; /* an int: only the low half is defined */
 	if (type == EV_ACCEPT)
-		fd = ret >= 0 ? ret : p->args[0];
+		fd = ret >= 0 ? (__u64)ret : fd;
 	s->fd = fd;
 	sock_state(s, fd_sock(task, fd));
 	__u32 off = sizeof(struct hdr) + sizeof(struct sock_fixed);

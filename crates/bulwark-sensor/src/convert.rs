@@ -222,7 +222,8 @@ fn nonzero(a: &SocketAddr) -> bool {
 fn addr(family: u16, raw: &[u8; 16], port: u16) -> Option<SocketAddr> {
     let ip = match family {
         AF_INET => IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3])),
-        AF_INET6 => IpAddr::V6(Ipv6Addr::from(*raw)),
+        // v4-mapped addresses (dual-stack sockets) are the IPv4 peer they map
+        AF_INET6 => IpAddr::V6(Ipv6Addr::from(*raw)).to_canonical(),
         _ => return None,
     };
     Some(SocketAddr::new(ip, port))
@@ -403,6 +404,17 @@ mod tests {
         assert_eq!(socket.protocol, SocketProtocol::Tcp);
         assert_eq!(socket.remote, "10.0.0.1:8080".parse().ok());
         assert_eq!(socket.local, "10.0.0.2:40000".parse().ok());
+    }
+
+    #[test]
+    fn v4_mapped_peer_of_a_dual_stack_socket_is_plain_ipv4() {
+        let mut raw = [0u8; 16];
+        raw[10] = 0xff;
+        raw[11] = 0xff;
+        raw[12..].copy_from_slice(&[10, 1, 2, 3]);
+        assert_eq!(addr(AF_INET6, &raw, 80), "10.1.2.3:80".parse().ok());
+        let v6: [u8; 16] = "2001:db8::1".parse::<Ipv6Addr>().unwrap().octets();
+        assert_eq!(addr(AF_INET6, &v6, 443), "[2001:db8::1]:443".parse().ok());
     }
 
     #[test]

@@ -176,8 +176,11 @@ struct Reader {
 
 impl Reader {
     fn run(mut self, stop: &AtomicBool) -> Result<(), SensorError> {
-        if self.feed.health(self.degraded.take()).is_err() {
-            return Ok(());
+        if let Some(alert) = self.degraded.take() {
+            // Sent before any event: the queue has room.
+            if self.feed.health(Some(alert)).is_err() {
+                return Ok(());
+            }
         }
         let mut next_health = Instant::now() + self.health_interval;
         while !stop.load(Ordering::Relaxed) {
@@ -257,12 +260,19 @@ impl Reader {
         }
     }
 
+    /// Reports losses since the last *delivered* report, so that the counts
+    /// of all delivered loss alerts add up to every loss.
     fn report(&mut self) -> Result<(), stream::Disconnected> {
         self.read_counters();
         let now = self.feed.stats().snapshot();
         let alert = stream::loss_alert(&now, &self.last_report, time::OffsetDateTime::now_utc());
-        self.last_report = now;
-        self.feed.health(alert)
+        if alert.is_none() && !self.feed.health_pending() {
+            return Ok(());
+        }
+        if self.feed.health(alert)? {
+            self.last_report = now;
+        }
+        Ok(())
     }
 
     /// Detach, then drain until nothing moves, so the final counters and
@@ -288,9 +298,12 @@ impl Reader {
         // The last loss report must reach the consumer: give it time to
         // make room rather than lose it.
         for _ in 0..FINAL_HEALTH_TRIES {
-            match self.feed.flush_health() {
-                Ok(true) | Err(_) => return,
-                Ok(false) => std::thread::sleep(Duration::from_millis(10)),
+            if !self.feed.health_pending() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            if self.report().is_err() {
+                return;
             }
         }
         tracing::warn!("the consumer did not read the final loss report");

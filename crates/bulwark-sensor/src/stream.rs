@@ -111,35 +111,35 @@ impl Feed {
         Ok(())
     }
 
-    /// Sends a health alert. It is never dropped: if the queue is full it is
-    /// kept and retried by the next call (the next one supersedes it, as
-    /// health reports are cumulative).
-    pub fn health(&mut self, alert: Option<Alert>) -> Result<(), Disconnected> {
+    /// Sends a health alert, replacing one still waiting for room (loss
+    /// reports are cumulative since the last delivered one, so the newer
+    /// supersedes it). Returns whether nothing is left waiting. Never drops:
+    /// in drop mode a full queue keeps the alert for the next call; in block
+    /// mode it waits.
+    pub fn health(&mut self, alert: Option<Alert>) -> Result<bool, Disconnected> {
         if let Some(alert) = alert {
             self.pending_health = Some(Record::Health(Box::new(alert)));
         }
         let Some(record) = self.pending_health.take() else {
-            return Ok(());
+            return Ok(true);
         };
         match self.tx.try_send(record) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             Err(TrySendError::Full(record)) if self.backpressure == Backpressure::Block => {
-                self.tx.send(record).map_err(|_| Disconnected)
+                self.tx.send(record).map_err(|_| Disconnected)?;
+                Ok(true)
             }
             Err(TrySendError::Full(record)) => {
                 self.pending_health = Some(record);
-                Ok(())
+                Ok(false)
             }
             Err(TrySendError::Disconnected(_)) => Err(Disconnected),
         }
     }
-}
 
-impl Feed {
-    /// Retries a pending health alert; `Ok(true)` once nothing is pending.
-    pub fn flush_health(&mut self) -> Result<bool, Disconnected> {
-        self.health(None)?;
-        Ok(self.pending_health.is_none())
+    /// Whether a health alert is waiting for room.
+    pub fn health_pending(&self) -> bool {
+        self.pending_health.is_some()
     }
 }
 
@@ -263,9 +263,10 @@ mod tests {
             "m".into(),
             "d".into(),
         );
-        feed.health(Some(alert)).unwrap();
+        assert_eq!(feed.health(Some(alert)), Ok(false));
+        assert!(feed.health_pending());
         assert!(matches!(stream.next(), Some(Record::Event(_))));
-        feed.health(None).unwrap(); // retried now that there is room
+        assert_eq!(feed.health(None), Ok(true)); // retried now that there is room
         assert!(matches!(stream.next(), Some(Record::Health(_))));
     }
 

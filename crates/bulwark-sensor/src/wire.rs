@@ -66,6 +66,8 @@ pub enum WireError {
     UnknownType(u16),
     #[error("strings of a type-{kind} record run past its end")]
     Strings { kind: u16 },
+    #[error("a type-{kind} record has {extra} bytes after its last string")]
+    Trailing { kind: u16, extra: usize },
 }
 
 /// The header every record starts with.
@@ -249,18 +251,26 @@ pub fn decode(buf: &[u8]) -> Result<Record, WireError> {
             child_pid: r.u32()?,
             child_tgid: r.u32()?,
         },
-        ev::EXIT => Body::Exit { status: r.u32()? },
+        ev::EXIT => {
+            let status = r.u32()?;
+            r.skip(4)?;
+            Body::Exit { status }
+        }
         ev::CONNECT => Body::Sock(sock(&mut r, SockOp::Connect)?),
         ev::ACCEPT => Body::Sock(sock(&mut r, SockOp::Accept)?),
         ev::BIND => Body::Sock(sock(&mut r, SockOp::Bind)?),
         ev::LISTEN => Body::Sock(sock(&mut r, SockOp::Listen)?),
         ev::OPEN => open(&mut r)?,
         ev::PRIV => privilege(&mut r)?,
-        ev::PTRACE => Body::Ptrace {
-            result: r.i64()?,
-            request: r.i64()?,
-            target: r.u32()?,
-        },
+        ev::PTRACE => {
+            let (result, request, target) = (r.i64()?, r.i64()?, r.u32()?);
+            r.skip(4)?;
+            Body::Ptrace {
+                result,
+                request,
+                target,
+            }
+        }
         ev::MOUNT => mount(&mut r)?,
         ev::MODULE => {
             let result = r.i64()?;
@@ -277,6 +287,12 @@ pub fn decode(buf: &[u8]) -> Result<Record, WireError> {
         }
         other => return Err(WireError::UnknownType(other)),
     };
+    if r.pos != buf.len() {
+        return Err(WireError::Trailing {
+            kind: header.kind,
+            extra: buf.len() - r.pos,
+        });
+    }
     Ok(Record { header, body })
 }
 
@@ -519,6 +535,19 @@ mod tests {
         let fixed = build::exec_fixed(1, 0, [100, 0, 0, 0]);
         let rec = build::record(ev::EXEC, 1, 1, &fixed, &[b"/bin/sh"]);
         assert_eq!(decode(&rec), Err(WireError::Strings { kind: ev::EXEC }));
+    }
+
+    #[test]
+    fn bytes_after_the_last_string_are_rejected() {
+        let fixed = build::exec_fixed(1, 0, [2, 0, 0, 0]);
+        let rec = build::record(ev::EXEC, 1, 1, &fixed, &[b"/x", b"junk"]);
+        assert_eq!(
+            decode(&rec),
+            Err(WireError::Trailing {
+                kind: ev::EXEC,
+                extra: 4
+            })
+        );
     }
 
     #[test]
