@@ -29,7 +29,7 @@ pub enum Error {
         status: String,
         stderr: String,
     },
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Io {
         what: &'static str,
         path: PathBuf,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 /// Why attribution could not read or understand the host's state.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -12,7 +12,7 @@ pub enum Error {
     },
     #[error("{path} is larger than the {limit}-byte limit for runtime state files")]
     TooLarge { path: PathBuf, limit: u64 },
-    #[error("{path}: not a valid {what}: {source}")]
+    #[error("{path}: not a valid {what}")]
     Json {
         path: PathBuf,
         what: &'static str,
@@ -25,7 +25,7 @@ pub enum Error {
         line: usize,
         reason: &'static str,
     },
-    #[error("{path}: invalid container id: {source}")]
+    #[error("{path}: invalid container id")]
     BadId {
         path: PathBuf,
         #[source]

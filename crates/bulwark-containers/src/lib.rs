@@ -43,7 +43,7 @@ pub use metadata::{
     ANNOTATION_IMAGE, ANNOTATION_IMAGE_DIGEST, Metadata, Pod, digest_of, from_annotations,
 };
 pub use procfs::{CgroupLine, ProcCgroups, cgroup2_mount, namespace_inode, stat_start_time};
-pub use resolver::{Resolver, ResolverStats};
+pub use resolver::{FRESH, Resolver, ResolverStats};
 pub use state::{
     DockerConfig, RuntimeState, StorageContainer, parse_crun_status, parse_docker_config,
     parse_oci_annotations, parse_runc_state, parse_storage_containers,

@@ -17,6 +17,9 @@ use crate::procfs::{self, ProcCgroups};
 
 /// How soon an id that was not found may trigger another scan.
 const RETRY_MISS_AFTER: Duration = Duration::from_secs(1);
+/// A cgroup created less than this long ago is rescanned for at every
+/// chance (subject only to [`MIN_SCAN_INTERVAL`]).
+pub const FRESH: Duration = Duration::from_secs(2);
 /// Scans never run closer together than this, however many new ids appear.
 const MIN_SCAN_INTERVAL: Duration = Duration::from_millis(20);
 /// Deleted containers stay resolvable for late events, up to this many.
@@ -47,8 +50,8 @@ pub struct Resolver<H, C> {
     by_path: HashMap<String, Arc<ContainerInfo>>,
     /// `None`: several containers share the namespace (a pod), so it names none.
     by_pidns: HashMap<u64, Option<Arc<ContainerInfo>>>,
-    /// cgroup id -> path, learned from the kernel (cgroup_mkdir).
-    noted: HashMap<u64, String>,
+    /// cgroup id -> (path, when), learned from the kernel (cgroup_mkdir).
+    noted: HashMap<u64, (String, SystemTime)>,
     misses: HashMap<u64, SystemTime>,
     last_scan: Option<SystemTime>,
     cgroup2: Option<std::path::PathBuf>,
@@ -187,7 +190,7 @@ impl<H: Host, C: Clock> Resolver<H, C> {
         }
         // No runtime state (yet, or any more): the cgroup path may still
         // name the container.
-        if let Some(path) = self.noted.get(&cgroup_id).cloned()
+        if let Some((path, _)) = self.noted.get(&cgroup_id).cloned()
             && let Some(hit) = self.lookup_path(&path, true)
         {
             self.by_cgroup.insert(cgroup_id, Arc::clone(&hit));
@@ -201,7 +204,7 @@ impl<H: Host, C: Clock> Resolver<H, C> {
         if let Some(hit) = self.by_cgroup.get(&cgroup_id) {
             return Some(Arc::clone(hit));
         }
-        let path = self.noted.get(&cgroup_id)?;
+        let (path, _) = self.noted.get(&cgroup_id)?;
         self.by_path.get(path).cloned()
     }
 
@@ -212,8 +215,19 @@ impl<H: Host, C: Clock> Resolver<H, C> {
         if self.noted.len() >= MAX_NOTED {
             self.noted.clear();
         }
-        self.noted.insert(cgroup_id, path.to_owned());
+        self.noted
+            .insert(cgroup_id, (path.to_owned(), self.clock.now()));
         self.misses.remove(&cgroup_id);
+    }
+
+    /// True if the kernel created this cgroup less than [`FRESH`] ago: its
+    /// container is probably still being set up, and its runtime state
+    /// about to appear.
+    pub fn is_fresh(&self, cgroup_id: u64) -> bool {
+        let now = self.clock.now();
+        self.noted
+            .get(&cgroup_id)
+            .is_some_and(|(_, at)| now.duration_since(*at).unwrap_or_default() < FRESH)
     }
 
     /// The container at a cgroup path: indexed runtime state first, then
@@ -310,10 +324,11 @@ impl<H: Host, C: Clock> Resolver<H, C> {
 
     fn may_scan_for(&mut self, cgroup_id: u64) -> bool {
         let now = self.clock.now();
-        let recently_missed = self
-            .misses
-            .get(&cgroup_id)
-            .is_some_and(|t| now.duration_since(*t).unwrap_or_default() < RETRY_MISS_AFTER);
+        let recently_missed = !self.is_fresh(cgroup_id)
+            && self
+                .misses
+                .get(&cgroup_id)
+                .is_some_and(|t| now.duration_since(*t).unwrap_or_default() < RETRY_MISS_AFTER);
         if recently_missed || !self.may_scan() {
             return false;
         }

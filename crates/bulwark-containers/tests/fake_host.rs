@@ -339,6 +339,39 @@ fn container_gone_before_any_scan_is_named_by_its_noted_cgroup_path() {
 }
 
 #[test]
+fn freshly_created_cgroup_is_rescanned_for_until_its_state_appears() {
+    let t = Tree::new();
+    let c = clock();
+    let mut r = Resolver::new(t.host(), &c);
+    r.scan();
+    let cg = t.mkdir(&format!("{V2}/k/starting"));
+    r.note_cgroup(cg, "/k/starting");
+    assert!(r.is_fresh(cg));
+    c.advance(Duration::from_millis(50));
+    assert!(
+        r.by_cgroup_id(cg).is_none(),
+        "runc has not written its state yet"
+    );
+    t.runc_container(
+        "/run/runc",
+        "starting",
+        40,
+        "/k/starting",
+        "/b/starting",
+        json!({}),
+    );
+    c.advance(Duration::from_millis(50));
+    let found = r.by_cgroup_id(cg).map(|i| i.id.to_string());
+    assert_eq!(
+        found.as_deref(),
+        Some("starting"),
+        "no one-second wait for a fresh cgroup"
+    );
+    c.advance(bulwark_containers::FRESH);
+    assert!(!r.is_fresh(cg));
+}
+
+#[test]
 fn by_pid_reads_proc_cgroup_and_tells_host_processes_apart() {
     let t = Tree::new();
     t.runc_container(

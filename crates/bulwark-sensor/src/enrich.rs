@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bulwark_containers::{Host, Resolver};
-use bulwark_core::{Clock, Event, EventKind};
+use bulwark_core::{Clock, ContainerRef, Event, EventKind};
 
 use crate::stats::Stats;
 
@@ -63,6 +63,18 @@ impl ProcCache {
     }
 }
 
+/// What attribution found for an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attribution {
+    Found,
+    /// A process of the host (its pid namespace is the agent's).
+    Host,
+    /// No container (yet): `fresh` when its cgroup was created moments ago.
+    Unknown {
+        fresh: bool,
+    },
+}
+
 /// The enrichment stage of the live pipeline.
 pub struct Enricher<H, C> {
     resolver: Resolver<H, C>,
@@ -90,22 +102,46 @@ impl<H: Host + Clone, C: Clock> Enricher<H, C> {
         self.resolver.note_cgroup(id, path);
     }
 
-    pub fn apply(&mut self, event: &mut Event) {
-        self.fill_exe(event);
-        let found = self.resolver.by_cgroup_id(event.cgroup_id).or_else(|| {
-            let ns = event.namespaces.pid;
-            (ns != self.host_pid_ns)
-                .then(|| self.resolver.by_pid_ns(ns))
-                .flatten()
-        });
-        match found {
-            Some(info) => event.container = Some(info.to_ref()),
-            None if event.namespaces.pid != self.host_pid_ns => self.stats.attribution_miss(),
-            None => {}
+    /// Finds the event's container: by cgroup id, else (outside the host
+    /// pid namespace) by pid namespace.
+    pub fn attribute(&mut self, event: &mut Event) -> Attribution {
+        if let Some(found) = self.lookup(event.cgroup_id) {
+            event.container = Some(found);
+            return Attribution::Found;
+        }
+        let ns = event.namespaces.pid;
+        if ns == self.host_pid_ns {
+            return Attribution::Host;
+        }
+        if let Some(info) = self.resolver.by_pid_ns(ns) {
+            event.container = Some(info.to_ref());
+            return Attribution::Found;
+        }
+        Attribution::Unknown {
+            fresh: self.resolver.is_fresh(event.cgroup_id),
         }
     }
 
-    fn fill_exe(&mut self, event: &mut Event) {
+    /// The container of a cgroup id, if known (rescans, rate-limited).
+    pub fn lookup(&mut self, cgroup_id: u64) -> Option<ContainerRef> {
+        self.resolver.by_cgroup_id(cgroup_id).map(|i| i.to_ref())
+    }
+
+    /// Counts an event that left without a container although it came
+    /// from outside the host pid namespace.
+    pub fn count_miss(&self, event: &Event) {
+        if event.container.is_none() && event.namespaces.pid != self.host_pid_ns {
+            self.stats.attribution_miss();
+        }
+    }
+
+    /// Fills `process.exe` from the events seen so far (call in arrival
+    /// order, before any holding back).
+    pub fn fill_exe(&mut self, event: &mut Event) {
+        self.exe_for(event);
+    }
+
+    fn exe_for(&mut self, event: &mut Event) {
         let tgid = event.process.tgid;
         match &event.kind {
             EventKind::Exec { exe, .. } => {

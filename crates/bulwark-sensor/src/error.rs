@@ -6,20 +6,20 @@ use std::path::PathBuf;
 pub enum SensorError {
     #[error("the sensor needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN); running as uid {uid}")]
     NotRoot { uid: u32 },
-    #[error("mounting {fs} at {path}: {source}")]
+    #[error("mounting {fs} at {path}")]
     Mount {
         fs: &'static str,
         path: PathBuf,
         #[source]
         source: nix::Error,
     },
-    #[error("loading the eBPF object: {0}")]
+    #[error("loading the eBPF object")]
     Load(#[from] aya::EbpfError),
     #[error("eBPF program {program} is missing from the object")]
     MissingProgram { program: &'static str },
     #[error("eBPF map {map} is missing from the object")]
     MissingMap { map: &'static str },
-    #[error("eBPF map {map}: {source}")]
+    #[error("eBPF map {map}")]
     Map {
         map: &'static str,
         #[source]
@@ -32,14 +32,14 @@ pub enum SensorError {
     },
     #[error("ring buffer size {bytes} must be a power of two and a multiple of the page size")]
     RingSize { bytes: u32 },
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Io {
         what: &'static str,
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("starting the {thread} thread: {source}")]
+    #[error("starting the {thread} thread")]
     Thread {
         thread: &'static str,
         #[source]

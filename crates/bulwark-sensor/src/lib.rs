@@ -32,6 +32,7 @@ mod config;
 mod convert;
 mod enrich;
 mod error;
+mod hold;
 pub mod kernel;
 mod live;
 pub mod metrics;
@@ -43,8 +44,9 @@ pub mod wire;
 
 pub use config::{Filter, OpenMode, SensorConfig};
 pub use convert::{BootClock, Converted, convert, join, text, user_dev};
-pub use enrich::{Enricher, ProcCache};
+pub use enrich::{Attribution, Enricher, ProcCache};
 pub use error::SensorError;
+pub use hold::Holder;
 pub use kernel::loader::HookState;
 pub use live::Sensor;
 pub use replay::{MAX_LINE, Replay, ReplayError, ReplaySummary};

@@ -16,14 +16,19 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use crate::SensorError;
 use crate::config::SensorConfig;
 use crate::convert::{self, BootClock, Converted};
-use crate::enrich::Enricher;
+use crate::enrich::{Attribution, Enricher};
+use crate::hold::Holder;
 use crate::kernel::fs::{self, Mounted};
 use crate::kernel::loader::{HookState, Kernel};
 use crate::stats::{Hop, LossSnapshot, Stats};
 use crate::stream::{self, Backpressure, EventStream, Feed};
 use crate::wire::{self, ev};
 
-const POLL: Duration = Duration::from_millis(100);
+const POLL: Duration = Duration::from_millis(50);
+/// How long the first events of a new cgroup wait for its container to be
+/// known, and how many may wait at once.
+const HOLD_AGE: Duration = Duration::from_millis(300);
+const HOLD_MAX: usize = 4096;
 /// After detaching, drain until the counters stop moving, at most this often.
 const SETTLE_ROUNDS: usize = 50;
 /// How long (in 10 ms tries) the final loss report waits for queue room.
@@ -75,6 +80,7 @@ impl Sensor {
             enricher,
             clock: boot_clock(),
             seq: 0,
+            holder: Holder::new(HOLD_MAX, HOLD_AGE),
             health_interval: cfg.health_interval,
             last_report: LossSnapshot::default(),
             degraded: degraded_alert(&hooks),
@@ -169,6 +175,7 @@ struct Reader {
     enricher: Enricher<FsHost, SystemClock>,
     clock: BootClock,
     seq: u64,
+    holder: Holder,
     health_interval: Duration,
     last_report: LossSnapshot,
     degraded: Option<bulwark_core::Alert>,
@@ -185,7 +192,7 @@ impl Reader {
         let mut next_health = Instant::now() + self.health_interval;
         while !stop.load(Ordering::Relaxed) {
             self.wait_readable();
-            if self.drain().is_err() {
+            if self.drain().is_err() || self.release(false).is_err() {
                 return Ok(()); // the consumer went away
             }
             if Instant::now() >= next_health {
@@ -232,18 +239,52 @@ impl Reader {
             }
         };
         let kind = record.header.kind;
-        match convert::convert(record, self.seq, self.clock) {
+        let mut event = match convert::convert(record, 0, self.clock) {
             Converted::CgroupCreated { id, path } => {
                 self.enricher.cgroup_created(id, &path);
                 self.feed.stats().internal(kind);
-                Ok(())
+                return Ok(());
             }
-            Converted::Event(mut event) => {
-                self.seq += 1;
-                self.enricher.apply(&mut event);
-                self.feed.event(event, kind)
+            Converted::Event(event) => event,
+        };
+        self.enricher.fill_exe(&mut event);
+        let hold = self.holder.is_holding(event.cgroup_id)
+            || self.enricher.attribute(&mut event) == Attribution::Unknown { fresh: true };
+        if hold {
+            match self.holder.hold(event, kind, Instant::now()) {
+                Ok(()) => return Ok(()),
+                Err((back, _)) => event = back,
             }
         }
+        self.deliver(event, kind)
+    }
+
+    /// Numbers the event and hands it to the consumer.
+    fn deliver(
+        &mut self,
+        mut event: Box<bulwark_core::Event>,
+        kind: u16,
+    ) -> Result<(), stream::Disconnected> {
+        self.enricher.count_miss(&event);
+        event.seq = self.seq;
+        self.seq += 1;
+        self.feed.event(event, kind)
+    }
+
+    /// Delivers held events whose container is now known, or that waited
+    /// long enough (all of them with `all`).
+    fn release(&mut self, all: bool) -> Result<(), stream::Disconnected> {
+        if self.holder.is_empty() {
+            return Ok(());
+        }
+        let enricher = &mut self.enricher;
+        let ready = self
+            .holder
+            .release(Instant::now(), all, |cg| enricher.lookup(cg));
+        for (event, kind) in ready {
+            self.deliver(event, kind)?;
+        }
+        Ok(())
     }
 
     fn read_counters(&mut self) {
@@ -281,7 +322,7 @@ impl Reader {
         drop(self.ebpf.take());
         let mut previous = None;
         for _ in 0..SETTLE_ROUNDS {
-            if self.drain().is_err() {
+            if self.drain().is_err() || self.release(false).is_err() {
                 return;
             }
             self.read_counters();
@@ -292,7 +333,7 @@ impl Reader {
             previous = Some(emitted);
             std::thread::sleep(Duration::from_millis(2));
         }
-        if self.report().is_err() {
+        if self.release(true).is_err() || self.report().is_err() {
             return;
         }
         // The last loss report must reach the consumer: give it time to

@@ -25,20 +25,20 @@ pub const MAX_LINE: usize = 1 << 20;
 /// Why a replay stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Open {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("{path}: line {line}: {source}")]
+    #[error("{path}: line {line}")]
     Read {
         path: PathBuf,
         line: u64,
         #[source]
         source: io::Error,
     },
-    #[error("{path}: line {line}: not a valid event: {source}")]
+    #[error("{path}: line {line}: not a valid event")]
     Parse {
         path: PathBuf,
         line: u64,
@@ -54,7 +54,7 @@ pub enum ReplayError {
         seq: u64,
         previous: u64,
     },
-    #[error("starting the replay thread: {0}")]
+    #[error("starting the replay thread")]
     Thread(#[source] io::Error),
     #[error("the replay thread panicked")]
     Panicked,

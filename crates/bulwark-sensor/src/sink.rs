@@ -16,7 +16,7 @@ pub struct JsonLines<E, H> {
 /// Why a sink cannot go on.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("the event output was closed: {0}")]
+    #[error("the event output was closed")]
     Closed(#[source] io::Error),
 }
 

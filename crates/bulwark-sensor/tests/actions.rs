@@ -1,6 +1,13 @@
 //! Network, privilege, ptrace and mount actions inside real containers, and
 //! the hooks this kernel lacks. Needs root, runc, busybox-static and gcc.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail the test by panicking"
+)]
+
 mod support;
 
 use bulwark_core::{Event, EventKind, PrivilegeChangeKind, SocketProtocol};

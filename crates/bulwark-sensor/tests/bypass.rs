@@ -2,6 +2,13 @@
 //! canonical path. Each must be reported as what was really opened or run.
 //! Needs root, runc, busybox-static and gcc.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail the test by panicking"
+)]
+
 mod support;
 
 use std::collections::HashMap;

@@ -2,6 +2,13 @@
 //! event attributed to the right container id and image. Needs root, runc,
 //! busybox-static and gcc (see scripts/apt-packages.txt).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail the test by panicking"
+)]
+
 mod support;
 
 use std::net::TcpListener;

@@ -4,6 +4,13 @@
 //! health alerts whose counts add up, and `emitted == delivered + dropped`
 //! exactly once drained (the model is aya's ring_buf drop test).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail the test by panicking"
+)]
+
 mod support;
 
 use bulwark_core::EventKind;

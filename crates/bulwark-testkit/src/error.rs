@@ -28,14 +28,14 @@ pub enum Error {
         status: String,
         stderr: String,
     },
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Io {
         what: &'static str,
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("running `{program}`: {source}")]
+    #[error("running `{program}`")]
     Spawn {
         program: &'static str,
         #[source]
@@ -47,7 +47,7 @@ pub enum Error {
         path: PathBuf,
         content: String,
     },
-    #[error("waiting for container {id}: {source}")]
+    #[error("waiting for container {id}")]
     Wait {
         id: String,
         #[source]

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 mod admission;
+mod agent;
 mod audit;
 mod db;
 mod explain;
@@ -12,6 +13,7 @@ mod findings;
 mod image_args;
 mod image_walk;
 mod profile;
+mod replay;
 mod sbom;
 mod scan;
 mod trust;
@@ -46,6 +48,10 @@ pub enum Command {
     /// print a JSON summary (the baseline `sbom` is benchmarked against).
     #[command(hide = true)]
     ImageWalk(image_walk::Args),
+    /// Run the runtime sensor: eBPF events from every container, attributed and loss-accounted.
+    Agent(agent::Args),
+    /// Feed a recorded JSON-lines event stream through the sensor's pipeline.
+    Replay(replay::Args),
 }
 
 /// The data directory: `--data-dir`, else `$BULWARK_DATA_DIR`, else
@@ -92,5 +98,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Scan(args) => scan::run(args),
         Command::Sbom(args) => sbom::run(args),
         Command::ImageWalk(args) => image_walk::run(args),
+        Command::Agent(args) => agent::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }

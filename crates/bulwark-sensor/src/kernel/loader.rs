@@ -103,7 +103,7 @@ fn attach_all(ebpf: &mut Ebpf) -> Result<Vec<HookState>, SensorError> {
                 });
             }
             (Some(detail), false) => {
-                tracing::warn!(program = hook.program, %detail, "optional hook not attached");
+                tracing::debug!(program = hook.program, %detail, "optional hook not attached");
             }
             (None, _) => {}
         }

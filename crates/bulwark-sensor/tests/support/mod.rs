@@ -2,7 +2,13 @@
 //! only this test's containers, collecting what it reported, and the static
 //! `actions` helper (tests/support/actions.c) for syscalls busybox lacks.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "shared test helpers fail the test by panicking; not every test uses every helper"
+)]
 
 use std::path::PathBuf;
 use std::process::Command;
