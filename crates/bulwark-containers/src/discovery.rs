@@ -39,49 +39,92 @@ pub struct Discovered {
     pub skipped: Vec<Error>,
 }
 
-#[derive(Clone, Copy)]
-enum Format {
+/// The on-disk format of a state directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// `ID/state.json` (runc, and runc under containerd and docker)
     Runc,
+    /// `ID/status` (crun)
     Crun,
+}
+
+/// A directory holding one subdirectory per container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StateRoot {
+    pub path: PathBuf,
+    pub format: Format,
+    /// Who manages containers found here, before bundle and annotations refine it.
+    pub base: Runtime,
+}
+
+const CONTAINERD_RUNC: &str = "/run/containerd/runc";
+
+/// The fixed state roots; containerd's per-namespace roots are below
+/// [`CONTAINERD_RUNC`] and listed by [`state_roots`].
+pub(crate) fn fixed_roots() -> [StateRoot; 3] {
+    [
+        StateRoot {
+            path: "/run/runc".into(),
+            format: Format::Runc,
+            base: Runtime::Runc,
+        },
+        StateRoot {
+            path: "/run/crun".into(),
+            format: Format::Crun,
+            base: Runtime::Crun,
+        },
+        StateRoot {
+            path: "/run/docker/runtime-runc/moby".into(),
+            format: Format::Runc,
+            base: Runtime::Docker,
+        },
+    ]
+}
+
+/// containerd's runc root for namespace `ns` (`moby` is docker's).
+pub(crate) fn containerd_root(ns: &str) -> StateRoot {
+    let base = if ns == "moby" {
+        Runtime::Docker
+    } else {
+        Runtime::Containerd
+    };
+    StateRoot {
+        path: Path::new(CONTAINERD_RUNC).join(ns),
+        format: Format::Runc,
+        base,
+    }
+}
+
+/// Every state root that exists on `host` now.
+pub(crate) fn state_roots(host: &impl Host) -> Vec<StateRoot> {
+    let mut roots: Vec<StateRoot> = fixed_roots().into_iter().collect();
+    for ns in host.subdirs(Path::new(CONTAINERD_RUNC)).unwrap_or_default() {
+        roots.push(containerd_root(&ns));
+    }
+    roots
 }
 
 /// Scans every known state directory on `host`.
 pub fn discover(host: &impl Host) -> Discovered {
     let mut out = Discovered::default();
-    let cgroup2 = host
-        .read(Path::new("/proc/self/mountinfo"))
-        .ok()
-        .and_then(|m| procfs::cgroup2_mount(&m));
-    let ctx = Ctx { host, cgroup2 };
-    ctx.scan_root(
-        Path::new("/run/runc"),
-        Format::Runc,
-        Runtime::Runc,
-        &mut out,
-    );
-    ctx.scan_root(
-        Path::new("/run/crun"),
-        Format::Crun,
-        Runtime::Crun,
-        &mut out,
-    );
-    ctx.scan_root(
-        Path::new("/run/docker/runtime-runc/moby"),
-        Format::Runc,
-        Runtime::Docker,
-        &mut out,
-    );
-    let containerd = Path::new("/run/containerd/runc");
-    for ns in host.subdirs(containerd).unwrap_or_default() {
-        let base = if ns == "moby" {
-            Runtime::Docker
-        } else {
-            Runtime::Containerd
-        };
-        ctx.scan_root(&containerd.join(&ns), Format::Runc, base, &mut out);
+    let ctx = Ctx::new(host);
+    for root in state_roots(host) {
+        ctx.scan_root(&root, &mut out);
     }
     ctx.add_engine_metadata(&mut out.containers);
     out
+}
+
+/// Loads one container's state from `root/id`, with engine metadata.
+pub(crate) fn load_one(
+    host: &impl Host,
+    root: &StateRoot,
+    id: &str,
+) -> Result<ContainerInfo, Error> {
+    let ctx = Ctx::new(host);
+    let mut info = ctx.load(&root.path.join(id), id, root.format, root.base)?;
+    ctx.add_engine_metadata(std::slice::from_mut(&mut info));
+    Ok(info)
 }
 
 struct Ctx<'h, H> {
@@ -89,14 +132,21 @@ struct Ctx<'h, H> {
     cgroup2: Option<PathBuf>,
 }
 
-impl<H: Host> Ctx<'_, H> {
-    fn scan_root(&self, root: &Path, format: Format, base: Runtime, out: &mut Discovered) {
-        let Ok(ids) = self.host.subdirs(root) else {
+impl<'h, H: Host> Ctx<'h, H> {
+    fn new(host: &'h H) -> Self {
+        let cgroup2 = host
+            .read(Path::new("/proc/self/mountinfo"))
+            .ok()
+            .and_then(|m| procfs::cgroup2_mount(&m));
+        Ctx { host, cgroup2 }
+    }
+
+    fn scan_root(&self, root: &StateRoot, out: &mut Discovered) {
+        let Ok(ids) = self.host.subdirs(&root.path) else {
             return; // this runtime is not installed or has no containers
         };
         for id in ids {
-            let dir = root.join(&id);
-            match self.load(&dir, &id, format, base) {
+            match self.load(&root.path.join(&id), &id, root.format, root.base) {
                 Ok(info) => out.containers.push(info),
                 Err(e) => out.skipped.push(e),
             }

@@ -31,6 +31,12 @@ pub enum Error {
         #[source]
         source: bulwark_core::IdError,
     },
+    #[error("watching runtime state directories: {what}")]
+    Watch {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
     #[error("no cgroup v2 hierarchy is mounted (no cgroup2 line in {path})")]
     NoCgroup2 { path: PathBuf },
 }

@@ -47,7 +47,8 @@ impl FsHost {
         FsHost { root: root.into() }
     }
 
-    fn at(&self, path: &Path) -> PathBuf {
+    /// Where host path `path` is on this machine's file system.
+    pub fn at(&self, path: &Path) -> PathBuf {
         self.root.join(path.strip_prefix("/").unwrap_or(path))
     }
 }

@@ -13,6 +13,10 @@
 //!   something unknown, and keeps deleted containers resolvable for a while
 //!   so late events are still attributed.
 //!
+//! - [`StateWatcher`] watches those directories with inotify and hands over
+//!   each container as soon as its runtime writes its state ([`Resolver::learn`]),
+//!   so a container living for milliseconds is known even between scans.
+//!
 //! All host access goes through the [`Host`] trait ([`FsHost`] for the real
 //! machine or a directory laid out like one), so discovery is tested against
 //! fake trees and, in `tests/`, against real runc containers.
@@ -33,6 +37,7 @@ mod metadata;
 mod procfs;
 mod resolver;
 mod state;
+mod watch;
 
 pub use discovery::{Discovered, discover, refine_runtime};
 pub use error::Error;
@@ -48,6 +53,7 @@ pub use state::{
     DockerConfig, RuntimeState, StorageContainer, parse_crun_status, parse_docker_config,
     parse_oci_annotations, parse_runc_state, parse_storage_containers,
 };
+pub use watch::StateWatcher;
 
 /// A resolver over the real machine with the system clock.
 pub fn system_resolver() -> Resolver<FsHost, bulwark_core::SystemClock> {

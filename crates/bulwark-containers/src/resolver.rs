@@ -123,24 +123,41 @@ impl<H: Host, C: Clock> Resolver<H, C> {
             .cloned()
             .collect();
         for info in all {
-            if let Some(id) = info.cgroup_id {
-                self.by_cgroup.insert(id, Arc::clone(&info));
-            }
-            if let Some(path) = &info.cgroup_path {
-                self.by_path.insert(path.clone(), Arc::clone(&info));
-                self.index_subtree(path, &info);
-            }
-            if let Some(ns) = info.pid_ns.filter(|_| self.live.contains_key(&info.id)) {
-                self.by_pidns
-                    .entry(ns)
-                    .and_modify(|e| {
-                        if e.as_ref().is_some_and(|o| o.id != info.id) {
-                            *e = None;
-                        }
-                    })
-                    .or_insert_with(|| Some(Arc::clone(&info)));
-            }
+            self.index_one(&info);
         }
+    }
+
+    fn index_one(&mut self, info: &Arc<ContainerInfo>) {
+        if let Some(id) = info.cgroup_id {
+            self.by_cgroup.insert(id, Arc::clone(info));
+        }
+        if let Some(path) = &info.cgroup_path {
+            self.by_path.insert(path.clone(), Arc::clone(info));
+            self.index_subtree(path, info);
+        }
+        if let Some(ns) = info.pid_ns.filter(|_| self.live.contains_key(&info.id)) {
+            self.by_pidns
+                .entry(ns)
+                .and_modify(|e| {
+                    if e.as_ref().is_some_and(|o| o.id != info.id) {
+                        *e = None;
+                    }
+                })
+                .or_insert_with(|| Some(Arc::clone(info)));
+        }
+    }
+
+    /// Adds (or refreshes) one container, e.g. from a [`crate::StateWatcher`]
+    /// that saw its runtime write its state. A later scan that no longer
+    /// finds it keeps it resolvable like any deleted container.
+    pub fn learn(&mut self, info: ContainerInfo) {
+        if self.live.get(&info.id).is_some_and(|old| **old == info) {
+            return;
+        }
+        let info = Arc::new(info);
+        self.gone.retain(|g| g.id != info.id);
+        self.live.insert(info.id.clone(), Arc::clone(&info));
+        self.index_one(&info);
     }
 
     /// Sub-cgroups a container created under its own (systemd in a

@@ -372,6 +372,33 @@ fn freshly_created_cgroup_is_rescanned_for_until_its_state_appears() {
 }
 
 #[test]
+fn watcher_reports_containers_even_when_the_state_root_appears_later() {
+    let t = Tree::new();
+    std::fs::create_dir_all(t.at("/run")).unwrap();
+    let watcher = bulwark_containers::StateWatcher::start(t.host()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // /run/runc does not exist until the first container is created.
+    t.runc_container(
+        "/run/runc",
+        "first",
+        50,
+        "/k/first",
+        "/b/first",
+        json!({"io.bulwark.image": "img:1"}),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    while seen.is_empty() && std::time::Instant::now() < deadline {
+        seen.extend(watcher.drain().map(|i| (i.id.to_string(), i.image)));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        seen.first(),
+        Some(&("first".to_owned(), Some("img:1".to_owned())))
+    );
+}
+
+#[test]
 fn by_pid_reads_proc_cgroup_and_tells_host_processes_apart() {
     let t = Tree::new();
     t.runc_container(

@@ -2,6 +2,12 @@
 //! Needs root, runc and busybox-static. Other tests run containers at the
 //! same time, so every assertion is about this test's own container.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail the test by panicking"
+)]
+
 use std::os::unix::fs::MetadataExt;
 
 use bulwark_containers::{Runtime, discover, system_resolver};
@@ -50,8 +56,16 @@ fn exec_and_child_processes_resolve_to_their_container() -> Result {
     let init = r.by_pid(c.pid())?.ok_or("init not attributed")?;
     assert_eq!(init.id.as_str(), c.id());
     // Every process in the container's cgroup, children included.
-    let procs = std::fs::read_to_string(c.cgroup_v2_dir()?.join("cgroup.procs"))?;
-    let pids: Vec<u32> = procs.lines().filter_map(|l| l.parse().ok()).collect();
+    // `sh` forks `sleep` right after starting: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let pids = loop {
+        let procs = std::fs::read_to_string(c.cgroup_v2_dir()?.join("cgroup.procs"))?;
+        let pids: Vec<u32> = procs.lines().filter_map(|l| l.parse().ok()).collect();
+        if pids.len() >= 2 || std::time::Instant::now() > deadline {
+            break pids;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
     assert!(pids.len() >= 2, "expected init and sleep, got {pids:?}");
     for pid in pids {
         let info = r.by_pid(pid)?.ok_or("child not attributed")?;
@@ -95,4 +109,32 @@ fn deleted_container_still_attributes_late_events() -> Result {
         Some(id)
     );
     Ok(())
+}
+
+#[test]
+fn watcher_catches_a_container_that_lives_between_two_scans() {
+    let watcher =
+        bulwark_containers::StateWatcher::start(bulwark_containers::FsHost::real()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300)); // its root watches are in place
+    let mut r = system_resolver();
+    r.scan();
+    let c = Container::builder("blink")
+        .image("registry.test/blink:1", None)
+        .args(["true"])
+        .create()
+        .unwrap();
+    let (id, cgroup_id) = (c.id().to_owned(), c.cgroup_v2_id().unwrap());
+    drop(c); // deleted before any scan saw it
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut learned = None;
+    while learned.is_none() && std::time::Instant::now() < deadline {
+        learned = watcher.drain().filter(|i| i.id.as_str() == id).last();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let info = learned.expect("the watcher never reported the container");
+    assert_eq!(info.image.as_deref(), Some("registry.test/blink:1"));
+    r.learn(info);
+    r.scan(); // it is gone now, and stays resolvable
+    let found = r.by_cgroup_id(cgroup_id).map(|i| i.id.to_string());
+    assert_eq!(found.as_deref(), Some(id.as_str()));
 }

@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
-use bulwark_containers::{Host, Resolver};
+use bulwark_containers::{Host, Resolver, StateWatcher};
 use bulwark_core::{Clock, ContainerRef, Event, EventKind};
 
 use crate::stats::Stats;
@@ -78,6 +78,7 @@ pub enum Attribution {
 /// The enrichment stage of the live pipeline.
 pub struct Enricher<H, C> {
     resolver: Resolver<H, C>,
+    watcher: Option<StateWatcher>,
     host: H,
     procs: ProcCache,
     host_pid_ns: u64,
@@ -85,11 +86,21 @@ pub struct Enricher<H, C> {
 }
 
 impl<H: Host + Clone, C: Clock> Enricher<H, C> {
-    pub fn new(host: H, clock: C, host_pid_ns: u64, cache: usize, stats: Arc<Stats>) -> Self {
+    /// `watcher` reports containers as their runtimes create them (see
+    /// [`StateWatcher`]); without one, attribution relies on scans alone.
+    pub fn new(
+        host: H,
+        clock: C,
+        watcher: Option<StateWatcher>,
+        host_pid_ns: u64,
+        cache: usize,
+        stats: Arc<Stats>,
+    ) -> Self {
         let mut resolver = Resolver::new(host.clone(), clock);
         resolver.scan();
         Enricher {
             resolver,
+            watcher,
             host,
             procs: ProcCache::new(cache),
             host_pid_ns,
@@ -124,6 +135,11 @@ impl<H: Host + Clone, C: Clock> Enricher<H, C> {
 
     /// The container of a cgroup id, if known (rescans, rate-limited).
     pub fn lookup(&mut self, cgroup_id: u64) -> Option<ContainerRef> {
+        if let Some(watcher) = &self.watcher {
+            for info in watcher.drain() {
+                self.resolver.learn(info);
+            }
+        }
         self.resolver.by_cgroup_id(cgroup_id).map(|i| i.to_ref())
     }
 

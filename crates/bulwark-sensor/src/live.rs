@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use bulwark_containers::FsHost;
+use bulwark_containers::{FsHost, StateWatcher};
 use bulwark_core::{Severity, SystemClock};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
@@ -64,9 +64,14 @@ impl Sensor {
         let stats = Arc::new(Stats::default());
         let (feed, stream) = Feed::new(cfg.queue_capacity, Arc::clone(&stats), Backpressure::Drop);
         let host_pid_ns = own_pid_ns();
+        // Started before the first scan, so no container falls between them.
+        let watcher = StateWatcher::start(FsHost::real())
+            .map_err(|err| tracing::warn!(%err, "attributing without the state watcher"))
+            .ok();
         let enricher = Enricher::new(
             FsHost::real(),
             SystemClock,
+            watcher,
             host_pid_ns,
             cfg.process_cache,
             Arc::clone(&stats),
