@@ -74,19 +74,22 @@ impl Group {
         Group { inner }
     }
 
-    /// Mark the mount `fd` lies on.
+    /// Mark the mount `fd` (any open file on it, `O_PATH` included) lies on.
     pub fn mark_mount(
         &self,
         fd: BorrowedFd<'_>,
         mask: MaskFlags,
         mount_point: &str,
     ) -> Result<(), FanotifyError> {
+        // Through the fd's magic link: works for O_PATH descriptors (which
+        // fanotify_mark cannot take directly) and names exactly that mount.
+        let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
         self.inner
             .mark(
                 MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_MOUNT,
                 mask,
                 fd,
-                None::<&str>,
+                Some(path.as_str()),
             )
             .map_err(|source| FanotifyError::MarkMount {
                 mount_point: mount_point.to_owned(),

@@ -2,3 +2,4 @@
 //! the `vm.memfd_noexec` setting of a container's PID namespace.
 
 pub mod syscalls;
+pub mod memfd;

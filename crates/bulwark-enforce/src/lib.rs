@@ -16,9 +16,13 @@
 //! `bulwark-trust`; it plugs into the OCI hook as a stage).
 
 pub mod arm;
+pub mod backend;
+pub mod container;
 pub mod decide;
 pub mod denial;
+pub mod enforcer;
 pub mod fanotify;
+pub mod from_profile;
 pub mod guard;
 pub mod hardening;
 pub mod identity;
@@ -26,6 +30,8 @@ pub mod index;
 pub mod intent;
 pub mod interp;
 pub mod mounts;
+pub mod net;
 pub mod policy;
 pub mod procinfo;
 pub mod rootfs;
+pub mod store;

@@ -100,6 +100,12 @@ impl Root {
         })
     }
 
+    /// A root already open (`O_PATH` directory), reached some other way
+    /// than by host path (e.g. through `/proc/PID/root`).
+    pub fn from_fd(fd: OwnedFd, host_path: PathBuf) -> Self {
+        Root { fd, host_path }
+    }
+
     pub fn host_path(&self) -> &Path {
         &self.host_path
     }

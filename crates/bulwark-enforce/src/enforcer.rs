@@ -1,0 +1,479 @@
+//! The enforcement service of one node: containers register (from the OCI
+//! hook) before their first instruction and get their policy armed in the
+//! kernel; they are dropped when they exit. Hosted by `bulwark enforce`
+//! (many containers) and by `bulwark run` (one).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bulwark_core::{ContainerId, Mode, WorkloadId};
+use serde::{Deserialize, Serialize};
+
+use crate::arm::{ArmError, ArmReport, Target, arm};
+use crate::backend::Backends;
+use crate::container::{ContainerError, Registration, View};
+use crate::denial::{Class, DenialSink};
+use crate::guard::Guard;
+use crate::hardening::memfd;
+use crate::net::resolve::{IdentityLookup, NameLookup, PeerCache, global_ipv6, local_ipv4};
+use crate::net::{Attachment, EventReader, NetError, NetKernel, Owner, Owners, RuleEntry};
+use crate::policy::{EnforcePolicy, Verdict};
+use crate::store::{PolicySource, StoreError, Subject};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnforceError {
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error("policy lookup: {0}")]
+    Store(#[from] StoreError),
+    #[error("arming exec/file enforcement: {0}")]
+    Arm(#[from] ArmError),
+    #[error("network enforcement: {0}")]
+    Net(#[from] NetError),
+    #[error("container {container} has no cgroup v2 directory (is cgroup2 mounted, and does the runtime place containers in it?)")]
+    NoCgroup { container: ContainerId },
+    #[error("{0}")]
+    Memfd(#[from] memfd::MemfdError),
+    #[error("container {0} is already registered")]
+    Duplicate(ContainerId),
+    #[error("starting a thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where one enforcement service keeps its kernel objects and state.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Names this service's bpffs directory and state; unique per service
+    /// on a host (tests run several at once).
+    pub instance: String,
+    pub bpffs: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+/// What registration did, returned to the hook.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Protection {
+    pub container: Option<ContainerId>,
+    /// False when no policy applies (the container runs unprotected).
+    pub protected: bool,
+    pub workload: Option<WorkloadId>,
+    pub profile_version: u64,
+    pub modes: BTreeMap<String, Mode>,
+    /// `fanotify` or `off`, and which mounts carry marks.
+    pub exec_backend: String,
+    pub network_backend: String,
+    pub memfd_exec: String,
+    pub marked_mounts: Vec<String>,
+    pub skipped_mounts: Vec<String>,
+    pub allowed_programs: usize,
+    pub protected_inodes: usize,
+    pub notes: Vec<String>,
+}
+
+struct Protected {
+    reg: Registration,
+    policy: EnforcePolicy,
+    policy_id: u32,
+    start_time: u64,
+    guard: Option<Guard>,
+    net: Option<Attachment>,
+    entries: BTreeSet<RuleEntry>,
+    peers: PeerCache,
+    next_resolve: Instant,
+    protection: Protection,
+}
+
+/// Registered containers and who owns which policy id.
+#[derive(Default)]
+struct Registry {
+    containers: Mutex<HashMap<ContainerId, Protected>>,
+    owners: RwLock<HashMap<u32, Owner>>,
+    /// Workload -> init pids, for identity peers.
+    pids: RwLock<HashMap<WorkloadId, Vec<u32>>>,
+}
+
+impl Owners for Registry {
+    fn owner(&self, policy: u32) -> Option<Owner> {
+        self.owners.read().ok()?.get(&policy).cloned()
+    }
+}
+
+impl IdentityLookup for Registry {
+    fn addresses(&self, id: &WorkloadId) -> Vec<IpAddr> {
+        let pids = self
+            .pids
+            .read()
+            .map(|m| m.get(id).cloned().unwrap_or_default())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for pid in pids {
+            if let Ok(t) = std::fs::read_to_string(format!("/proc/{pid}/net/fib_trie")) {
+                out.extend(local_ipv4(&t));
+            }
+            if let Ok(t) = std::fs::read_to_string(format!("/proc/{pid}/net/if_inet6")) {
+                out.extend(global_ipv6(&t));
+            }
+        }
+        out
+    }
+}
+
+/// The enforcement service.
+pub struct Enforcer {
+    config: Config,
+    source: Arc<dyn PolicySource>,
+    sink: Arc<dyn DenialSink>,
+    dns: Arc<dyn NameLookup>,
+    registry: Arc<Registry>,
+    net: Mutex<NetKernel>,
+    next_id: AtomicU32,
+    backends: Backends,
+    _events: EventReader,
+}
+
+impl std::fmt::Debug for Enforcer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enforcer")
+            .field("instance", &self.config.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Enforcer {
+    /// Open the kernel objects (pinned maps, mounting bpffs if needed), start
+    /// reporting network refusals.
+    pub fn start(
+        config: Config,
+        source: Arc<dyn PolicySource>,
+        sink: Arc<dyn DenialSink>,
+        dns: Arc<dyn NameLookup>,
+    ) -> Result<Enforcer, EnforceError> {
+        std::fs::create_dir_all(&config.state_dir).map_err(|source| EnforceError::Io {
+            what: "creating",
+            path: config.state_dir.clone(),
+            source,
+        })?;
+        let net = NetKernel::open(&config.bpffs, &config.instance)?;
+        let used = net.policy_ids().into_iter().max().unwrap_or(0);
+        let registry = Arc::new(Registry::default());
+        let events = EventReader::start(net.events()?, registry.clone(), sink.clone())
+            .map_err(EnforceError::Thread)?;
+        Ok(Enforcer {
+            backends: Backends::detect(),
+            config,
+            source,
+            sink,
+            dns,
+            registry,
+            net: Mutex::new(net),
+            next_id: AtomicU32::new(used + 1),
+            _events: events,
+        })
+    }
+
+    pub fn backends(&self) -> &Backends {
+        &self.backends
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Arm the container's policy. When this returns `Ok`, its exec, file
+    /// and network enforcement are in the kernel.
+    pub fn register(&self, reg: Registration) -> Result<Protection, EnforceError> {
+        if self.lock().contains_key(&reg.id) {
+            return Err(EnforceError::Duplicate(reg.id));
+        }
+        let subject = Subject::from_annotations(&reg.id, &reg.annotations);
+        let Some(policy) = self.source.policy_for(&subject)? else {
+            return Ok(Protection {
+                container: Some(reg.id),
+                workload: subject.workload,
+                exec_backend: "off".into(),
+                network_backend: "off".into(),
+                memfd_exec: "allowed".into(),
+                notes: vec!["no policy applies: not protected".into()],
+                ..Protection::default()
+            });
+        };
+        let protected = self.arm_all(reg, policy)?;
+        let answer = protected.protection.clone();
+        self.lock().insert(protected.reg.id.clone(), protected);
+        Ok(answer)
+    }
+
+    fn arm_all(&self, reg: Registration, policy: EnforcePolicy) -> Result<Protected, EnforceError> {
+        let view = View::of(&reg)?;
+        let policy_id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut protection = Protection {
+            container: Some(reg.id.clone()),
+            protected: true,
+            workload: Some(policy.workload.clone()),
+            profile_version: policy.profile_version,
+            modes: Class::ALL
+                .iter()
+                .map(|c| (c.as_str().to_owned(), policy.mode_of(*c)))
+                .collect(),
+            exec_backend: "off".into(),
+            network_backend: "off".into(),
+            memfd_exec: "allowed".into(),
+            ..Protection::default()
+        };
+        let mut protected = Protected {
+            policy_id,
+            start_time: view.start_time,
+            guard: None,
+            net: None,
+            entries: BTreeSet::new(),
+            peers: PeerCache::default(),
+            next_resolve: Instant::now()
+                + Duration::from_secs(policy.network.resolve_interval_secs),
+            protection: Protection::default(),
+            policy,
+            reg,
+        };
+        match self.arm_parts(&mut protected, view, &mut protection) {
+            Ok(()) => {
+                protected.protection = protection;
+                Ok(protected)
+            }
+            Err(e) => {
+                // Whatever was armed (guard thread, rules, pinned links) goes.
+                if let Err(t) = self.teardown(protected) {
+                    tracing::warn!("tearing down a failed registration: {t}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn arm_parts(
+        &self,
+        protected: &mut Protected,
+        view: View,
+        protection: &mut Protection,
+    ) -> Result<(), EnforceError> {
+        let cgroup = view.cgroup.clone();
+        if protected.policy.watches(Class::Process) || protected.policy.watches(Class::File) {
+            self.arm_fanotify(protected, view, protection)?;
+        }
+        if protected.policy.hardening.memfd_exec == Verdict::Deny {
+            memfd::deny_memfd_exec(protected.reg.pid)?;
+            protection.memfd_exec =
+                "denied (vm.memfd_noexec=2 in the container's pid namespace)".into();
+        }
+        if protected.policy.watches(Class::Network) {
+            let cgroup = cgroup.ok_or_else(|| EnforceError::NoCgroup {
+                container: protected.reg.id.clone(),
+            })?;
+            self.arm_net(protected, &cgroup, protection)?;
+        }
+        Ok(())
+    }
+
+    fn arm_fanotify(
+        &self,
+        p: &mut Protected,
+        view: View,
+        protection: &mut Protection,
+    ) -> Result<(), EnforceError> {
+        let target = Target {
+            container: p.reg.id.clone(),
+            workload: p.policy.workload.clone(),
+            root: view.root,
+            mounts: view.mounts,
+            pre_pivot_root: view.pre_pivot_root,
+        };
+        let (guard, report): (Guard, ArmReport) = arm(target, &p.policy, self.sink.clone())?;
+        protection.exec_backend = "fanotify".into();
+        protection.marked_mounts = report.marked_mounts;
+        protection.skipped_mounts = report.skipped_mounts;
+        protection.allowed_programs = report.allowed_programs;
+        protection.protected_inodes = report.protected_inodes;
+        protection.notes.extend(report.notes);
+        p.guard = Some(guard);
+        Ok(())
+    }
+
+    fn arm_net(
+        &self,
+        p: &mut Protected,
+        cgroup: &std::path::Path,
+        protection: &mut Protection,
+    ) -> Result<(), EnforceError> {
+        let failures = p
+            .peers
+            .refresh(p.policy.network.egress.iter().map(|r| &r.peer), self.dns.as_ref(), self.registry.as_ref());
+        for (peer, e) in failures {
+            protection.notes.push(format!("peer {peer:?} did not resolve: {e}"));
+        }
+        let entries = crate::net::compile(p.policy_id, &p.policy.network, &p.peers);
+        if entries.len() > crate::net::compile::MAX_ENTRIES {
+            return Err(NetError::Full {
+                count: entries.len(),
+                limit: crate::net::compile::MAX_ENTRIES,
+            }
+            .into());
+        }
+        let flags = crate::net::flags(&p.policy);
+        {
+            let mut net = self.net_lock();
+            net.install(p.policy_id, flags, &BTreeSet::new(), &entries)?;
+        }
+        p.entries = entries;
+        self.owners_insert(p);
+        // Rules first, then attach: the programs never see a policy without
+        // its rules.
+        p.net = Some(self.net_lock().attach(p.policy_id, cgroup, &p.reg.id)?);
+        protection.network_backend = format!("cgroup-bpf ({})", cgroup.display());
+        Ok(())
+    }
+
+    fn owners_insert(&self, p: &Protected) {
+        if let Ok(mut owners) = self.registry.owners.write() {
+            owners.insert(
+                p.policy_id,
+                Owner {
+                    container: p.reg.id.clone(),
+                    workload: p.policy.workload.clone(),
+                    mode: p.policy.mode_of(Class::Network),
+                    profile_version: p.policy.profile_version,
+                },
+            );
+        }
+        if let Ok(mut pids) = self.registry.pids.write() {
+            pids.entry(p.policy.workload.clone()).or_default().push(p.reg.pid);
+        }
+    }
+
+    /// Tear the container's enforcement down (it exited, or poststop).
+    pub fn unregister(&self, id: &ContainerId) -> Result<bool, EnforceError> {
+        let Some(p) = self.lock().remove(id) else {
+            return Ok(false);
+        };
+        self.teardown(p)?;
+        Ok(true)
+    }
+
+    fn teardown(&self, mut p: Protected) -> Result<(), EnforceError> {
+        drop(p.guard.take());
+        if let Some(link) = p.net.take() {
+            link.detach()?;
+        }
+        self.net_lock().remove(p.policy_id, &p.entries)?;
+        if let Ok(mut owners) = self.registry.owners.write() {
+            owners.remove(&p.policy_id);
+        }
+        if let Ok(mut pids) = self.registry.pids.write() {
+            if let Some(v) = pids.get_mut(&p.policy.workload) {
+                v.retain(|pid| *pid != p.reg.pid);
+            }
+        }
+        Ok(())
+    }
+
+    /// Housekeeping, called periodically: drop containers whose init is
+    /// gone, re-resolve named peers whose interval elapsed.
+    pub fn tick(&self) {
+        let gone: Vec<ContainerId> = self
+            .lock()
+            .values()
+            .filter(|p| !alive(p.reg.pid, p.start_time))
+            .map(|p| p.reg.id.clone())
+            .collect();
+        for id in gone {
+            if let Err(e) = self.unregister(&id) {
+                tracing::warn!(container = %id, "cleaning up after exit: {e}");
+            }
+        }
+        self.refresh_peers();
+    }
+
+    fn refresh_peers(&self) {
+        let now = Instant::now();
+        let mut containers = self.lock();
+        for p in containers.values_mut() {
+            if p.net.is_none() || !p.policy.network.has_named_peers() || now < p.next_resolve {
+                continue;
+            }
+            p.next_resolve = now + Duration::from_secs(p.policy.network.resolve_interval_secs);
+            let failures = p.peers.refresh(
+                p.policy.network.egress.iter().map(|r| &r.peer),
+                self.dns.as_ref(),
+                self.registry.as_ref(),
+            );
+            for (peer, e) in failures {
+                tracing::warn!(container = %p.reg.id, "peer {peer:?} did not resolve (keeping the last addresses): {e}");
+            }
+            let entries = crate::net::compile(p.policy_id, &p.policy.network, &p.peers);
+            let flags = crate::net::flags(&p.policy);
+            match self.net_lock().install(p.policy_id, flags, &p.entries, &entries) {
+                Ok(()) => p.entries = entries,
+                Err(e) => tracing::error!(container = %p.reg.id, "updating resolved peers: {e}"),
+            }
+        }
+    }
+
+    /// Ids of the registered containers.
+    pub fn containers(&self) -> Vec<ContainerId> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// What registration reported for a container.
+    pub fn protection(&self, id: &ContainerId) -> Option<Protection> {
+        self.lock().get(id).map(|p| p.protection.clone())
+    }
+
+    /// Kernel counters of a container's network policy.
+    pub fn net_counters(&self, id: &ContainerId) -> Option<crate::net::Counters> {
+        let policy = self.lock().get(id).map(|p| p.policy_id)?;
+        Some(self.net_lock().counters(policy))
+    }
+
+    /// Exec/file decision counters of a container.
+    pub fn guard_stats(&self, id: &ContainerId) -> Option<[u64; 5]> {
+        let c = self.lock();
+        let s = c.get(id)?.guard.as_ref()?.stats();
+        let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        Some([l(&s.events), l(&s.allowed), l(&s.refused), l(&s.fallbacks), l(&s.cached)])
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ContainerId, Protected>> {
+        self.registry
+            .containers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn net_lock(&self) -> std::sync::MutexGuard<'_, NetKernel> {
+        self.net.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Unregister everything (the service is stopping on purpose).
+    pub fn shutdown(&self) {
+        for id in self.containers() {
+            if let Err(e) = self.unregister(&id) {
+                tracing::warn!(container = %id, "tearing down: {e}");
+            }
+        }
+    }
+}
+
+fn alive(pid: u32, start_time: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| bulwark_containers::stat_start_time(&s))
+        .is_some_and(|t| t == start_time)
+}
