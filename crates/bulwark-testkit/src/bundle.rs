@@ -7,7 +7,7 @@ use tempfile::TempDir;
 
 use crate::net::VethNet;
 use crate::rootfs::cache_dir;
-use crate::spec::{Spec, config_json};
+use crate::spec::{ExtraFile, Spec, config_json};
 use crate::{Error, Rootfs};
 
 /// `config.json`, the pid file, the init's stdout/stderr logs and, for a
@@ -15,6 +15,22 @@ use crate::{Error, Rootfs};
 #[derive(Debug)]
 pub(crate) struct Bundle {
     dir: TempDir,
+}
+
+/// Writes one [`ExtraFile`] below `root` (its path was validated: absolute,
+/// no `..`); an existing symlink at the destination is replaced, not followed.
+fn write_extra(root: &Path, f: &ExtraFile) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let dest = root.join(f.path.trim_start_matches('/'));
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+    }
+    if fs::symlink_metadata(&dest).is_ok_and(|m| m.file_type().is_symlink()) {
+        fs::remove_file(&dest).map_err(|e| Error::io("replacing", &dest, e))?;
+    }
+    fs::write(&dest, &f.contents).map_err(|e| Error::io("writing", &dest, e))?;
+    fs::set_permissions(&dest, fs::Permissions::from_mode(f.mode))
+        .map_err(|e| Error::io("setting the mode of", &dest, e))
 }
 
 impl Bundle {
@@ -36,6 +52,9 @@ impl Bundle {
         } else {
             rootfs.clone()
         };
+        for f in &spec.files {
+            write_extra(rootfs.path(), f)?;
+        }
         let netns = net.map(VethNet::netns_path);
         let config = config_json(spec, rootfs.path(), netns.as_deref(), cgroups_path, id);
         let path = dir.path().join("config.json");

@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 
 use crate::bundle::Bundle;
 use crate::net::VethNet;
-use crate::spec::{Access, BindMount, Hook, HookPoint, Network, Spec};
+use crate::spec::{Access, BindMount, ExtraFile, Hook, HookPoint, Network, Spec};
 use crate::{ANNOTATION_IMAGE, ANNOTATION_IMAGE_DIGEST, Error, Rootfs, cgroup, runc};
 
 /// How long [`ContainerBuilder::run`] waits for the container to exit.
@@ -78,6 +78,19 @@ impl ContainerBuilder {
     /// Give the container a private, writable copy of its root filesystem.
     pub fn writable_rootfs(mut self) -> Self {
         self.spec.writable_rootfs = true;
+        self
+    }
+
+    /// Put a file at `path` into the container's root filesystem before it
+    /// is created, as if the image had it (parent directories are made).
+    /// Implies [`writable_rootfs`](Self::writable_rootfs).
+    pub fn file(mut self, path: &str, contents: impl Into<Vec<u8>>, mode: u32) -> Self {
+        self.spec.writable_rootfs = true;
+        self.spec.files.push(ExtraFile {
+            path: path.to_owned(),
+            contents: contents.into(),
+            mode,
+        });
         self
     }
 

@@ -114,6 +114,15 @@ pub(crate) struct BindMount {
     pub access: Access,
 }
 
+/// A file the test puts into the container's private root filesystem
+/// before the container is created (so it is part of the "image").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ExtraFile {
+    pub path: String,
+    pub contents: Vec<u8>,
+    pub mode: u32,
+}
+
 /// Everything the builder collected; turned into `config.json` by [`config_json`].
 #[derive(Clone, Debug)]
 pub(crate) struct Spec {
@@ -130,6 +139,7 @@ pub(crate) struct Spec {
     pub annotations: BTreeMap<String, String>,
     pub hooks: Vec<(HookPoint, Hook)>,
     pub cgroups_path: Option<String>,
+    pub files: Vec<ExtraFile>,
 }
 
 impl Default for Spec {
@@ -148,6 +158,7 @@ impl Default for Spec {
             annotations: BTreeMap::new(),
             hooks: Vec::new(),
             cgroups_path: None,
+            files: Vec::new(),
         }
     }
 }
@@ -179,6 +190,9 @@ impl Spec {
                 let source = m.source.display().to_string();
                 return Err(invalid("mount source", &source, "must be an absolute path"));
             }
+        }
+        for f in &self.files {
+            check_container_path("file path", &f.path)?;
         }
         check_container_path("cwd", &self.cwd)?;
         if let Some(p) = &self.cgroups_path {
