@@ -36,7 +36,10 @@ pub enum ContainerError {
     Root(#[from] crate::rootfs::RootError),
 }
 
-fn io_err<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> ContainerError + 'p {
+fn io_err<'p>(
+    what: &'static str,
+    path: &'p Path,
+) -> impl FnOnce(std::io::Error) -> ContainerError + 'p {
     move |source| ContainerError::Io {
         what,
         path: path.to_owned(),
@@ -107,18 +110,24 @@ impl Registration {
     pub fn from_oci(state: &OciState, config_json: &str) -> Result<Self, ContainerError> {
         let id = ContainerId::new(state.id.clone())
             .map_err(|e| invalid("container id in the hook state", &e.to_string()))?;
-        let pid = state
-            .pid
-            .filter(|p| *p > 1)
-            .ok_or_else(|| invalid("hook state", "no container pid (is this a createRuntime/prestart hook?)"))?;
+        let pid = state.pid.filter(|p| *p > 1).ok_or_else(|| {
+            invalid(
+                "hook state",
+                "no container pid (is this a createRuntime/prestart hook?)",
+            )
+        })?;
         if !state.bundle.is_absolute() {
             return Err(invalid("bundle path in the hook state", "is not absolute"));
         }
         if config_json.len() > MAX_CONFIG_BYTES {
             return Err(invalid("config.json", "larger than 4 MiB"));
         }
-        let config: Config = serde_json::from_str(config_json)
-            .map_err(|e| invalid(&format!("{}/config.json", state.bundle.display()), &e.to_string()))?;
+        let config: Config = serde_json::from_str(config_json).map_err(|e| {
+            invalid(
+                &format!("{}/config.json", state.bundle.display()),
+                &e.to_string(),
+            )
+        })?;
         let rootfs = if config.root.path.is_absolute() {
             config.root.path
         } else {
@@ -155,8 +164,12 @@ impl View {
     /// Look at the container through its init `pid`.
     pub fn of(reg: &Registration) -> Result<View, ContainerError> {
         let proc_root = PathBuf::from(format!("/proc/{}/root", reg.pid));
-        let ns_root = nix::fcntl::open(&proc_root, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .map_err(|_| ContainerError::Gone { pid: reg.pid })?;
+        let ns_root = nix::fcntl::open(
+            &proc_root,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|_| ContainerError::Gone { pid: reg.pid })?;
         let stat = read(&PathBuf::from(format!("/proc/{}/stat", reg.pid)))?;
         let start_time = bulwark_containers::stat_start_time(&stat).unwrap_or(0);
         let pivoted = same_file(&proc_root, &reg.rootfs);
@@ -279,7 +292,9 @@ mod tests {
     #[test]
     fn garbage_config_names_the_file() {
         let state = OciState::parse(STATE).unwrap();
-        let err = Registration::from_oci(&state, "{not json").unwrap_err().to_string();
+        let err = Registration::from_oci(&state, "{not json")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/run/b/web-1/config.json"), "{err}");
     }
 }

@@ -58,10 +58,21 @@ impl Denial {
         }
     }
 
-    /// The alert for this refusal. `seq` makes the id unique per enforcer.
-    pub fn to_alert(&self, seq: u64) -> Alert {
+    /// The alert for this refusal. Its id is stable for the same action of
+    /// the same container, so the alert pipeline folds repeats (a denied
+    /// binary retried a thousand times is one alert with a count, while
+    /// the audit log keeps every refusal).
+    pub fn to_alert(&self) -> Alert {
+        use sha2::Digest;
+        let key = format!(
+            "{}\n{}\n{}",
+            self.container,
+            self.class.as_str(),
+            self.action
+        );
+        let digest = sha2::Sha256::digest(key.as_bytes());
         Alert {
-            id: format!("enforce-{}-{seq}", self.container.short()),
+            id: format!("enforce-{}", hex::encode(&digest[..8])),
             time: self.time,
             severity: self.severity(),
             workload: Some(self.workload.clone()),
@@ -147,9 +158,13 @@ mod tests {
             enforcer: "fanotify".into(),
             ancestry: vec![],
         };
-        let a = d.to_alert(7);
+        let a = d.to_alert();
         assert_eq!(a.decision, Decision::Deny);
-        assert_eq!(a.id, "enforce-abcdef012345-7");
+        assert!(a.id.starts_with("enforce-") && a.id.len() == 24, "{}", a.id);
+        let mut other = d.clone();
+        other.action = "exec /usr/bin/curl".into();
+        assert_ne!(other.to_alert().id, a.id);
+        assert_eq!(d.clone().to_alert().id, a.id);
         assert_eq!(a.message, "refused: exec /usr/bin/nc");
         assert!(matches!(a.reason, AlertReason::Deviation { ref class, .. } if class == "process"));
     }

@@ -34,7 +34,9 @@ pub enum EnforceError {
     Arm(#[from] ArmError),
     #[error("network enforcement: {0}")]
     Net(#[from] NetError),
-    #[error("container {container} has no cgroup v2 directory (is cgroup2 mounted, and does the runtime place containers in it?)")]
+    #[error(
+        "container {container} has no cgroup v2 directory (is cgroup2 mounted, and does the runtime place containers in it?)"
+    )]
     NoCgroup { container: ContainerId },
     #[error("{0}")]
     Memfd(#[from] memfd::MemfdError),
@@ -79,6 +81,15 @@ pub struct Protection {
     pub allowed_programs: usize,
     pub protected_inodes: usize,
     pub notes: Vec<String>,
+}
+
+/// What survives a restart of the service: enough to find the container
+/// again and reuse its policy id (the pinned rules and links carry it).
+#[derive(Debug, Serialize, Deserialize)]
+struct Saved {
+    registration: Registration,
+    policy_id: u32,
+    start_time: u64,
 }
 
 struct Protected {
@@ -208,15 +219,105 @@ impl Enforcer {
                 ..Protection::default()
             });
         };
-        let protected = self.arm_all(reg, policy)?;
+        let policy_id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let protected = self.arm_all(reg, policy, policy_id, None)?;
+        self.save(&protected)?;
         let answer = protected.protection.clone();
         self.lock().insert(protected.reg.id.clone(), protected);
         Ok(answer)
     }
 
-    fn arm_all(&self, reg: Registration, policy: EnforcePolicy) -> Result<Protected, EnforceError> {
+    fn state_file(&self, id: &ContainerId) -> PathBuf {
+        self.config.state_dir.join(format!("{id}.json"))
+    }
+
+    fn save(&self, p: &Protected) -> Result<(), EnforceError> {
+        let saved = Saved {
+            registration: p.reg.clone(),
+            policy_id: p.policy_id,
+            start_time: p.start_time,
+        };
+        let path = self.state_file(&p.reg.id);
+        let tmp = path.with_extension("json.tmp");
+        let text = serde_json::to_vec(&saved).map_err(|e| EnforceError::Io {
+            what: "encoding",
+            path: path.clone(),
+            source: e.into(),
+        })?;
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|source| EnforceError::Io {
+                what: "writing",
+                path,
+                source,
+            })
+    }
+
+    /// After a restart: re-arm the containers registered before, which the
+    /// pinned network programs kept protected meanwhile; clean up after the
+    /// ones that exited.
+    pub fn recover(&self) -> Vec<(ContainerId, Result<Protection, EnforceError>)> {
+        let Ok(dir) = std::fs::read_dir(&self.config.state_dir) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for entry in dir.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let Some(saved) = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Saved>(&b).ok())
+            else {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            };
+            let id = saved.registration.id.clone();
+            out.push((id, self.recover_one(saved, &path)));
+        }
+        out
+    }
+
+    fn recover_one(
+        &self,
+        saved: Saved,
+        path: &std::path::Path,
+    ) -> Result<Protection, EnforceError> {
+        let id = saved.registration.id.clone();
+        let subject = Subject::from_annotations(&id, &saved.registration.annotations);
+        let policy = if alive(saved.registration.pid, saved.start_time) {
+            self.source.policy_for(&subject)?
+        } else {
+            None
+        };
+        let Some(policy) = policy else {
+            let mut net = self.net_lock();
+            let old = net.entries_of(saved.policy_id);
+            net.remove(saved.policy_id, &old)?;
+            net.forget_links(&id);
+            let _ = std::fs::remove_file(path);
+            return Ok(Protection {
+                container: Some(id),
+                notes: vec!["gone (or no policy any more): cleaned up".into()],
+                ..Protection::default()
+            });
+        };
+        let old = self.net_lock().entries_of(saved.policy_id);
+        let protected = self.arm_all(saved.registration, policy, saved.policy_id, Some(old))?;
+        let answer = protected.protection.clone();
+        self.lock().insert(id, protected);
+        Ok(answer)
+    }
+
+    fn arm_all(
+        &self,
+        reg: Registration,
+        policy: EnforcePolicy,
+        policy_id: u32,
+        recovered: Option<BTreeSet<RuleEntry>>,
+    ) -> Result<Protected, EnforceError> {
         let view = View::of(&reg)?;
-        let policy_id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut protection = Protection {
             container: Some(reg.id.clone()),
             protected: true,
@@ -244,7 +345,7 @@ impl Enforcer {
             policy,
             reg,
         };
-        match self.arm_parts(&mut protected, view, &mut protection) {
+        match self.arm_parts(&mut protected, view, &mut protection, recovered) {
             Ok(()) => {
                 protected.protection = protection;
                 Ok(protected)
@@ -264,6 +365,7 @@ impl Enforcer {
         protected: &mut Protected,
         view: View,
         protection: &mut Protection,
+        recovered: Option<BTreeSet<RuleEntry>>,
     ) -> Result<(), EnforceError> {
         let cgroup = view.cgroup.clone();
         if protected.policy.watches(Class::Process) || protected.policy.watches(Class::File) {
@@ -278,7 +380,7 @@ impl Enforcer {
             let cgroup = cgroup.ok_or_else(|| EnforceError::NoCgroup {
                 container: protected.reg.id.clone(),
             })?;
-            self.arm_net(protected, &cgroup, protection)?;
+            self.arm_net(protected, &cgroup, protection, recovered)?;
         }
         Ok(())
     }
@@ -312,12 +414,17 @@ impl Enforcer {
         p: &mut Protected,
         cgroup: &std::path::Path,
         protection: &mut Protection,
+        recovered: Option<BTreeSet<RuleEntry>>,
     ) -> Result<(), EnforceError> {
-        let failures = p
-            .peers
-            .refresh(p.policy.network.egress.iter().map(|r| &r.peer), self.dns.as_ref(), self.registry.as_ref());
+        let failures = p.peers.refresh(
+            p.policy.network.egress.iter().map(|r| &r.peer),
+            self.dns.as_ref(),
+            self.registry.as_ref(),
+        );
         for (peer, e) in failures {
-            protection.notes.push(format!("peer {peer:?} did not resolve: {e}"));
+            protection
+                .notes
+                .push(format!("peer {peer:?} did not resolve: {e}"));
         }
         let entries = crate::net::compile(p.policy_id, &p.policy.network, &p.peers);
         if entries.len() > crate::net::compile::MAX_ENTRIES {
@@ -328,15 +435,18 @@ impl Enforcer {
             .into());
         }
         let flags = crate::net::flags(&p.policy);
-        {
-            let mut net = self.net_lock();
-            net.install(p.policy_id, flags, &BTreeSet::new(), &entries)?;
-        }
+        let old = recovered.clone().unwrap_or_default();
+        self.net_lock()
+            .install(p.policy_id, flags, &old, &entries)?;
         p.entries = entries;
         self.owners_insert(p);
         // Rules first, then attach: the programs never see a policy without
-        // its rules.
-        p.net = Some(self.net_lock().attach(p.policy_id, cgroup, &p.reg.id)?);
+        // its rules. After a restart the pinned links are still attached.
+        let pinned = recovered.and_then(|_| self.net_lock().recover(&p.reg.id).ok());
+        p.net = Some(match pinned {
+            Some(a) => a,
+            None => self.net_lock().attach(p.policy_id, cgroup, &p.reg.id)?,
+        });
         protection.network_backend = format!("cgroup-bpf ({})", cgroup.display());
         Ok(())
     }
@@ -354,7 +464,9 @@ impl Enforcer {
             );
         }
         if let Ok(mut pids) = self.registry.pids.write() {
-            pids.entry(p.policy.workload.clone()).or_default().push(p.reg.pid);
+            pids.entry(p.policy.workload.clone())
+                .or_default()
+                .push(p.reg.pid);
         }
     }
 
@@ -369,6 +481,7 @@ impl Enforcer {
 
     fn teardown(&self, mut p: Protected) -> Result<(), EnforceError> {
         drop(p.guard.take());
+        let _ = std::fs::remove_file(self.state_file(&p.reg.id));
         if let Some(link) = p.net.take() {
             link.detach()?;
         }
@@ -419,7 +532,10 @@ impl Enforcer {
             }
             let entries = crate::net::compile(p.policy_id, &p.policy.network, &p.peers);
             let flags = crate::net::flags(&p.policy);
-            match self.net_lock().install(p.policy_id, flags, &p.entries, &entries) {
+            match self
+                .net_lock()
+                .install(p.policy_id, flags, &p.entries, &entries)
+            {
                 Ok(()) => p.entries = entries,
                 Err(e) => tracing::error!(container = %p.reg.id, "updating resolved peers: {e}"),
             }
@@ -447,7 +563,13 @@ impl Enforcer {
         let c = self.lock();
         let s = c.get(id)?.guard.as_ref()?.stats();
         let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-        Some([l(&s.events), l(&s.allowed), l(&s.refused), l(&s.fallbacks), l(&s.cached)])
+        Some([
+            l(&s.events),
+            l(&s.allowed),
+            l(&s.refused),
+            l(&s.fallbacks),
+            l(&s.cached),
+        ])
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ContainerId, Protected>> {
@@ -459,6 +581,14 @@ impl Enforcer {
 
     fn net_lock(&self) -> std::sync::MutexGuard<'_, NetKernel> {
         self.net.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Unregister everything and remove the instance's pinned maps: the
+    /// service is being removed, not restarted.
+    pub fn uninstall(&self) {
+        self.shutdown();
+        self.net_lock().unpin_all();
+        let _ = std::fs::remove_dir_all(&self.config.state_dir);
     }
 
     /// Unregister everything (the service is stopping on purpose).

@@ -40,8 +40,17 @@ pub const SECRETS: &[&str] = &[
 /// Directories of the image's programs and libraries; writes there are
 /// refused unless the profile wrote there.
 pub const IMAGE_CODE: &[&str] = &[
-    "/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/usr/local/bin/", "/usr/local/sbin/",
-    "/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/usr/local/lib/",
+    "/bin/",
+    "/sbin/",
+    "/usr/bin/",
+    "/usr/sbin/",
+    "/usr/local/bin/",
+    "/usr/local/sbin/",
+    "/lib/",
+    "/lib64/",
+    "/usr/lib/",
+    "/usr/lib64/",
+    "/usr/local/lib/",
 ];
 
 /// Choices the profile does not make.
@@ -124,8 +133,14 @@ fn file_policy(profile: &WorkloadProfile, strict: bool) -> Result<FilePolicy, Po
     }
     rules.retain(|r| r.read.is_some() || r.write.is_some());
     if !strict {
-        let read_seen = |p: &str| seen.iter().any(|f| f.access.read && f.path.matches(p.trim_end_matches('/')));
-        let write_seen = |p: &str| seen.iter().any(|f| f.access.write && f.path.matches(p.trim_end_matches('/')));
+        let read_seen = |p: &str| {
+            seen.iter()
+                .any(|f| f.access.read && f.path.matches(p.trim_end_matches('/')))
+        };
+        let write_seen = |p: &str| {
+            seen.iter()
+                .any(|f| f.access.write && f.path.matches(p.trim_end_matches('/')))
+        };
         for s in SECRETS.iter().filter(|s| !read_seen(s)) {
             rules.push(FileRule {
                 path: PathPattern::parse(s)?,
@@ -141,7 +156,11 @@ fn file_policy(profile: &WorkloadProfile, strict: bool) -> Result<FilePolicy, Po
             });
         }
     }
-    let default = if strict { Verdict::Deny } else { Verdict::Allow };
+    let default = if strict {
+        Verdict::Deny
+    } else {
+        Verdict::Allow
+    };
     Ok(FilePolicy {
         default_read: default,
         default_write: default,
@@ -165,12 +184,14 @@ fn net_policy(profile: &WorkloadProfile) -> Result<NetPolicy, PolicyError> {
             continue;
         };
         let peer = match &e.peer {
-            ProfilePeer::Cidr(c) => Peer::Cidr(IpNet::new(c.addr(), c.prefix()).map_err(|e| {
-                PolicyError::Invalid {
-                    field: "spec.network.egress[].peer".into(),
-                    problem: e.to_string(),
-                }
-            })?),
+            ProfilePeer::Cidr(c) => {
+                Peer::Cidr(
+                    IpNet::new(c.addr(), c.prefix()).map_err(|e| PolicyError::Invalid {
+                        field: "spec.network.egress[].peer".into(),
+                        problem: e.to_string(),
+                    })?,
+                )
+            }
             ProfilePeer::Dns(name) => Peer::Dns(name.clone()),
             ProfilePeer::Workload(w) => Peer::Identity(w.clone()),
             ProfilePeer::Unix(_) => continue,
@@ -259,7 +280,12 @@ spec:
     #[test]
     fn programs_include_the_invoking_path() {
         let policy = compile(&profile(), &Options::default()).unwrap();
-        let paths: Vec<String> = policy.exec.allow.iter().map(|r| r.path.to_string()).collect();
+        let paths: Vec<String> = policy
+            .exec
+            .allow
+            .iter()
+            .map(|r| r.path.to_string())
+            .collect();
         assert_eq!(paths, ["/bin/busybox", "/bin/sh"]);
     }
 
@@ -268,8 +294,14 @@ spec:
         let policy = compile(&profile(), &Options::default()).unwrap();
         let f = &policy.files;
         assert_eq!(f.decide(&p("/etc/shadow"), Access::READ).0, Verdict::Deny);
-        assert_eq!(f.decide(&p("/etc/ssl/private/web.key"), Access::READ).0, Verdict::Allow);
-        assert_eq!(f.decide(&p("/etc/ssl/private/other.key"), Access::READ).0, Verdict::Deny);
+        assert_eq!(
+            f.decide(&p("/etc/ssl/private/web.key"), Access::READ).0,
+            Verdict::Allow
+        );
+        assert_eq!(
+            f.decide(&p("/etc/ssl/private/other.key"), Access::READ).0,
+            Verdict::Deny
+        );
         assert_eq!(f.decide(&p("/usr/bin/x"), Access::WRITE).0, Verdict::Deny);
         assert_eq!(f.decide(&p("/usr/bin/x"), Access::READ).0, Verdict::Allow);
         assert_eq!(f.decide(&p("/data/x"), Access::WRITE).0, Verdict::Allow);

@@ -66,8 +66,8 @@ impl Subject {
             pod_namespace: None,
             pod_name: None,
         };
-        let workload = bulwark_profile::workload_of(&cref)
-            .or_else(|| WorkloadId::new(id.as_str()).ok());
+        let workload =
+            bulwark_profile::workload_of(&cref).or_else(|| WorkloadId::new(id.as_str()).ok());
         Subject {
             container: id.clone(),
             workload,
@@ -104,10 +104,11 @@ impl PolicyDir {
         })?;
         let input = path.display().to_string();
         if text.contains("kind: WorkloadProfile") {
-            let profiles = bulwark_profile::parse(&text, &input).map_err(|e| StoreError::Document {
-                path: path.to_owned(),
-                problem: e.to_string(),
-            })?;
+            let profiles =
+                bulwark_profile::parse(&text, &input).map_err(|e| StoreError::Document {
+                    path: path.to_owned(),
+                    problem: e.to_string(),
+                })?;
             return profiles
                 .iter()
                 .map(|p| Ok(from_profile::compile(p, &self.options)?))
@@ -163,6 +164,17 @@ impl PolicySource for PolicyDir {
             }
             return Ok(self.load(&path)?.into_iter().next());
         }
+        // The profile store names files after the workload: try that first.
+        if let Some(w) = &subject.workload {
+            let direct = self.dir.join(bulwark_nanoseg::file_name(w));
+            if direct.is_file() {
+                if let Ok(policies) = self.load(&direct) {
+                    if let Some(p) = policies.into_iter().find(|p| &p.workload == w) {
+                        return Ok(Some(p));
+                    }
+                }
+            }
+        }
         for path in self.documents()? {
             // A broken document for another workload must not stop this one.
             match self.load(&path) {
@@ -202,12 +214,25 @@ mod tests {
         std::fs::write(dir.path().join("web.yaml"), POLICY).unwrap();
         std::fs::write(dir.path().join("broken.yaml"), "{{{").unwrap();
         let store = PolicyDir::new(dir.path(), Options::default());
-        assert!(store.policy_for(&subject(Some("web"), None)).unwrap().is_some());
+        assert!(
+            store
+                .policy_for(&subject(Some("web"), None))
+                .unwrap()
+                .is_some()
+        );
         let by_image = store
             .policy_for(&subject(None, Some("registry.test/web:1.2")))
             .unwrap();
-        assert_eq!(by_image.unwrap().workload.as_str(), "image:registry.test/web");
-        assert!(store.policy_for(&subject(None, Some("other:1"))).unwrap().is_none());
+        assert_eq!(
+            by_image.unwrap().workload.as_str(),
+            "image:registry.test/web"
+        );
+        assert!(
+            store
+                .policy_for(&subject(None, Some("other:1")))
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

@@ -109,13 +109,21 @@ fn writable_rootfs_is_private() -> Result {
 #[test]
 fn files_added_before_create_are_in_the_image() -> Result {
     let out = Container::builder("files")
-        .file("/usr/local/bin/hello", "#!/bin/sh\necho from-image\n", 0o755)
+        .file(
+            "/usr/local/bin/hello",
+            "#!/bin/sh\necho from-image\n",
+            0o755,
+        )
         .file("/bin/ls", "replaced symlink\n", 0o644)
         .args(["sh", "-c", "/usr/local/bin/hello && cat /bin/ls"])
         .run()?;
     assert_eq!(out.stdout, "from-image\nreplaced symlink\n");
     let shared = bulwark_testkit::Rootfs::busybox()?;
-    assert!(std::fs::symlink_metadata(shared.path().join("bin/ls"))?.file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(shared.path().join("bin/ls"))?
+            .file_type()
+            .is_symlink()
+    );
     Ok(())
 }
 

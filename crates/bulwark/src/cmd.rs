@@ -7,6 +7,8 @@ use clap::Subcommand;
 mod admission;
 mod agent;
 mod audit;
+mod enforce;
+mod hook;
 mod db;
 mod explain;
 mod findings;
@@ -32,6 +34,10 @@ pub enum Command {
     Admission(admission::Args),
     /// Decide whether an image may run under an ImagePolicy, and say why.
     Verify(verify::Args),
+    /// Protect mode: the enforcement service the OCI hook registers containers with.
+    Enforce(enforce::Args),
+    /// OCI runtime hook: register a container for Protect mode before its first instruction.
+    Hook(hook::Args),
     /// Per-workload behaviour profiles: list, show, diff, export, import, promote, demote.
     Profile(profile::Args),
     /// Vulnerability database: import advisories, show status.
@@ -92,6 +98,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(args),
         Command::Admission(args) => admission::run(args),
         Command::Profile(args) => profile::run(args),
+        Command::Enforce(args) => enforce::run(args),
+        Command::Hook(args) => hook::run(args),
         Command::Db(args) => db::run(args),
         Command::Findings(args) => findings::run(args),
         Command::Explain(args) => explain::run(args),

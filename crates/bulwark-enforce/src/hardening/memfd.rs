@@ -19,7 +19,9 @@ pub enum MemfdError {
         #[source]
         source: std::io::Error,
     },
-    #[error("container init {pid} shares the host's PID namespace; vm.memfd_noexec would apply to the whole host")]
+    #[error(
+        "container init {pid} shares the host's PID namespace; vm.memfd_noexec would apply to the whole host"
+    )]
     HostNamespace { pid: u32 },
     #[error("setting vm.memfd_noexec in the PID namespace of {pid}: {step}")]
     Helper { pid: u32, step: &'static str },
@@ -37,16 +39,18 @@ const STEPS: [&str; 6] = [
 /// Set `vm.memfd_noexec = 2` in the PID namespace of `pid`.
 pub fn deny_memfd_exec(pid: u32) -> Result<(), MemfdError> {
     let ns_path = format!("/proc/{pid}/ns/pid");
-    let ns = std::fs::File::open(&ns_path).map_err(|source| MemfdError::Namespace { pid, source })?;
-    let theirs = ns.metadata().map_err(|source| MemfdError::Namespace { pid, source })?;
-    let ours = std::fs::metadata("/proc/self/ns/pid").map_err(|source| MemfdError::Namespace { pid, source })?;
+    let ns =
+        std::fs::File::open(&ns_path).map_err(|source| MemfdError::Namespace { pid, source })?;
+    let theirs = ns
+        .metadata()
+        .map_err(|source| MemfdError::Namespace { pid, source })?;
+    let ours = std::fs::metadata("/proc/self/ns/pid")
+        .map_err(|source| MemfdError::Namespace { pid, source })?;
     if theirs.ino() == ours.ino() && theirs.dev() == ours.dev() {
         return Err(MemfdError::HostNamespace { pid });
     }
-    let sysctl = CString::new("/proc/sys/vm/memfd_noexec").map_err(|_| MemfdError::Helper {
-        pid,
-        step: "path",
-    })?;
+    let sysctl = CString::new("/proc/sys/vm/memfd_noexec")
+        .map_err(|_| MemfdError::Helper { pid, step: "path" })?;
     let code = run_helper(ns.as_raw_fd(), &sysctl);
     match code {
         0 => Ok(()),

@@ -7,7 +7,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::wire::{F_EGRESS, F_LISTEN, F_MONITOR, FIXED_PREFIX_BITS, OP_BIND, OP_CONNECT, RuleData, addr_bytes};
+use super::wire::{
+    F_EGRESS, F_LISTEN, F_MONITOR, FIXED_PREFIX_BITS, OP_BIND, OP_CONNECT, RuleData, addr_bytes,
+};
 use crate::denial::Class;
 use crate::policy::{EnforcePolicy, NetPolicy, Peer};
 
@@ -50,7 +52,11 @@ pub fn compile(id: u32, net: &NetPolicy, resolver: &dyn PeerAddresses) -> BTreeS
     for rule in &net.egress {
         let nets: Vec<IpNet> = match &rule.peer {
             Peer::Cidr(n) => vec![*n],
-            named => resolver.addresses(named).into_iter().map(IpNet::from).collect(),
+            named => resolver
+                .addresses(named)
+                .into_iter()
+                .map(IpNet::from)
+                .collect(),
         };
         let ports: Vec<u16> = if rule.ports.is_empty() {
             vec![0]
@@ -75,7 +81,10 @@ pub fn compile(id: u32, net: &NetPolicy, resolver: &dyn PeerAddresses) -> BTreeS
 
 fn entry(id: u32, op: u8, proto: u8, port: u16, net: Option<IpNet>) -> RuleEntry {
     let (addr, addr_bits) = match net.map(|n| n.trunc()) {
-        Some(IpNet::V4(n)) => (addr_bytes(IpAddr::V4(n.addr())), 96 + u32::from(n.prefix_len())),
+        Some(IpNet::V4(n)) => (
+            addr_bytes(IpAddr::V4(n.addr())),
+            96 + u32::from(n.prefix_len()),
+        ),
         Some(IpNet::V6(n)) => (addr_bytes(IpAddr::V6(n.addr())), u32::from(n.prefix_len())),
         None => ([0; 16], 0),
     };
@@ -92,7 +101,10 @@ fn entry(id: u32, op: u8, proto: u8, port: u16, net: Option<IpNet>) -> RuleEntry
 }
 
 /// What to insert and what to remove to go from `old` to `new`.
-pub fn diff(old: &BTreeSet<RuleEntry>, new: &BTreeSet<RuleEntry>) -> (Vec<RuleEntry>, Vec<RuleEntry>) {
+pub fn diff(
+    old: &BTreeSet<RuleEntry>,
+    new: &BTreeSet<RuleEntry>,
+) -> (Vec<RuleEntry>, Vec<RuleEntry>) {
     (
         new.difference(old).copied().collect(),
         old.difference(new).copied().collect(),
@@ -136,7 +148,10 @@ mod tests {
     #[test]
     fn ipv4_cidr_becomes_mapped_prefix_after_fixed_bits() {
         let entries = compile(7, &policy(), &Fixed(vec![]));
-        let cidr = entries.iter().find(|e| e.data.port == 5432u16.to_be_bytes()).unwrap();
+        let cidr = entries
+            .iter()
+            .find(|e| e.data.port == 5432u16.to_be_bytes())
+            .unwrap();
         assert_eq!(cidr.prefix_len, 64 + 96 + 8);
         assert_eq!(cidr.data.addr[10..13], [0xff, 0xff, 10]);
         assert_eq!(cidr.data.proto, 6);

@@ -63,7 +63,12 @@ impl Drop for EventReader {
     }
 }
 
-fn read_loop(mut ring: RingBuf<MapData>, stop: OwnedFd, owners: &dyn Owners, sink: &dyn DenialSink) {
+fn read_loop(
+    mut ring: RingBuf<MapData>,
+    stop: OwnedFd,
+    owners: &dyn Owners,
+    sink: &dyn DenialSink,
+) {
     loop {
         while let Some(item) = ring.next() {
             if let Some(event) = NetEvent::parse(&item) {
@@ -97,7 +102,10 @@ fn read_loop(mut ring: RingBuf<MapData>, stop: OwnedFd, owners: &dyn Owners, sin
 
 fn report(event: &NetEvent, owners: &dyn Owners, sink: &dyn DenialSink) {
     let Some(owner) = owners.owner(event.policy) else {
-        tracing::warn!(policy = event.policy, "network refusal for an unknown policy");
+        tracing::warn!(
+            policy = event.policy,
+            "network refusal for an unknown policy"
+        );
         return;
     };
     let mut ancestry = procinfo::ancestry(event.tid);

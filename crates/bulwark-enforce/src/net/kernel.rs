@@ -126,7 +126,9 @@ pub struct NetKernel {
 
 impl std::fmt::Debug for NetKernel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NetKernel").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("NetKernel")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -183,9 +185,12 @@ impl NetKernel {
                 .ok_or(NetError::Missing(name))?
                 .try_into()
                 .map_err(|source| NetError::Program { name, source })?;
-            prog.load().map_err(|source| NetError::Program { name, source })?;
+            prog.load()
+                .map_err(|source| NetError::Program { name, source })?;
+            // A BPF link is always attached in multi mode (other programs on
+            // the cgroup keep running, all must allow); its flags must be 0.
             let id = prog
-                .attach(cg.as_fd(), CgroupAttachMode::AllowMultiple)
+                .attach(cg.as_fd(), CgroupAttachMode::Single)
                 .map_err(|source| NetError::Program { name, source })?;
             let link: FdLink = prog
                 .take_link(id)
@@ -197,7 +202,10 @@ impl NetKernel {
                 })?;
             let path = links_dir.join(name);
             let _ = std::fs::remove_file(&path);
-            links.push(link.pin(&path).map_err(|source| NetError::Pin { path, source })?);
+            links.push(
+                link.pin(&path)
+                    .map_err(|source| NetError::Pin { path, source })?,
+            );
         }
         Ok(Attachment {
             dir: links_dir,
@@ -259,6 +267,41 @@ impl NetKernel {
         let _ = self.policies.remove(&policy);
         let _ = self.counters.remove(&policy);
         Ok(())
+    }
+
+    /// The rule entries of `policy` now in the kernel (after a restart,
+    /// to replace them with the current policy's).
+    pub fn entries_of(&self, policy: u32) -> std::collections::BTreeSet<RuleEntry> {
+        self.rules
+            .keys()
+            .filter_map(Result::ok)
+            .map(|k| RuleEntry {
+                prefix_len: k.prefix_len(),
+                data: k.data(),
+            })
+            .filter(|e| e.data.policy == policy)
+            .collect()
+    }
+
+    /// Remove the pinned links of a container whose state is gone.
+    pub fn forget_links(&self, container: &ContainerId) {
+        let dir = self.dir.join("links").join(container.as_str());
+        for name in PROGRAMS {
+            let _ = std::fs::remove_file(dir.join(name));
+        }
+        let _ = std::fs::remove_dir(&dir);
+    }
+
+    /// Remove every pin of this instance (maps and links): the service is
+    /// being uninstalled, not restarted. Programs of still-registered
+    /// containers detach when their last reference goes.
+    pub fn unpin_all(&self) {
+        if let Ok(links) = std::fs::read_dir(self.dir.join("links")) {
+            for c in links.filter_map(Result::ok) {
+                let _ = std::fs::remove_dir_all(c.path());
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 
     pub fn counters(&self, policy: u32) -> Counters {

@@ -149,12 +149,18 @@ mod tests {
     #[test]
     fn fib_trie_local_addresses_exclude_loopback() {
         let text = "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 10.9.0.2\n        /32 host LOCAL\nLocal:\n  +-- 127.0.0.0/8 2 0 2\n     |-- 127.0.0.1\n        /32 host LOCAL\n     |-- 10.9.0.2\n        /32 host LOCAL\n     |-- 10.9.0.255\n        /32 link BROADCAST\n";
-        assert_eq!(local_ipv4(text), vec!["10.9.0.2".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            local_ipv4(text),
+            vec!["10.9.0.2".parse::<IpAddr>().unwrap()]
+        );
     }
 
     #[test]
     fn if_inet6_keeps_global_scope_only() {
         let text = "00000000000000000000000000000001 01 80 10 80       lo\nfe800000000000000000000000000001 02 40 20 80     eth0\n20010db8000000000000000000000002 02 40 00 80     eth0\n";
-        assert_eq!(global_ipv6(text), vec!["2001:db8::2".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            global_ipv6(text),
+            vec!["2001:db8::2".parse::<IpAddr>().unwrap()]
+        );
     }
 }

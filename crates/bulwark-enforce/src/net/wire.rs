@@ -90,7 +90,11 @@ impl NetEvent {
         if b.len() < 60 {
             return None;
         }
-        let u32_at = |o: usize| b.get(o..o + 4).and_then(|s| s.try_into().ok()).map(u32::from_ne_bytes);
+        let u32_at = |o: usize| {
+            b.get(o..o + 4)
+                .and_then(|s| s.try_into().ok())
+                .map(u32::from_ne_bytes)
+        };
         let cgroup_id = u64::from_ne_bytes(b.get(0..8)?.try_into().ok()?);
         let addr: [u8; 16] = b.get(28..44)?.try_into().ok()?;
         let v6 = Ipv6Addr::from(addr);

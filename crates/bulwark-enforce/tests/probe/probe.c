@@ -1,0 +1,122 @@
+/* A tiny static program run inside test containers to make exactly one
+ * syscall of interest and report its errno. Built by tests/support/probe.rs
+ * with `cc -static`; not part of the product.
+ *
+ *   probe execveat PATH            execveat(open(PATH, O_PATH), "", AT_EMPTY_PATH)
+ *   probe memfd PATH               copy PATH into a memfd and execute it
+ *   probe connect IP PORT          TCP connect
+ *   probe sendto IP PORT           one unconnected UDP datagram
+ *   probe bind PORT                bind a TCP socket to 0.0.0.0:PORT
+ *   probe write PATH               open(PATH, O_WRONLY|O_CREAT) and write a byte
+ *   probe read PATH                open(PATH, O_RDONLY) and read a byte
+ *   probe loop-exec N PATH         fork+exec PATH N times, print how many exec'd
+ *
+ * Prints "ok" or "errno N" and exits 0 on success, 1 on failure. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int report(int rc) {
+	if (rc < 0) {
+		printf("errno %d\n", errno);
+		return 1;
+	}
+	printf("ok\n");
+	return 0;
+}
+
+static struct sockaddr_in addr(const char *ip, const char *port) {
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_port = htons((unsigned short)atoi(port));
+	inet_pton(AF_INET, ip, &a.sin_addr);
+	return a;
+}
+
+int main(int argc, char **argv) {
+	if (argc < 3)
+		return 2;
+	const char *op = argv[1];
+	char *const args[] = {"probe-child", NULL};
+	char *const env[] = {NULL};
+	if (!strcmp(op, "execveat")) {
+		int fd = open(argv[2], O_PATH | O_CLOEXEC);
+		if (fd < 0)
+			return report(-1);
+		return report(syscall(SYS_execveat, fd, "", args, env, AT_EMPTY_PATH));
+	}
+	if (!strcmp(op, "memfd")) {
+		int src = open(argv[2], O_RDONLY);
+		int mfd = syscall(SYS_memfd_create, "probe", 0x0010U /* MFD_EXEC */);
+		if (mfd < 0)
+			mfd = syscall(SYS_memfd_create, "probe", 0);
+		if (src < 0 || mfd < 0)
+			return report(-1);
+		char buf[65536];
+		ssize_t n;
+		while ((n = read(src, buf, sizeof buf)) > 0)
+			if (write(mfd, buf, n) != n)
+				return report(-1);
+		fchmod(mfd, 0755);
+		return report(syscall(SYS_execveat, mfd, "", args, env, AT_EMPTY_PATH));
+	}
+	if (!strcmp(op, "connect") && argc >= 4) {
+		struct sockaddr_in a = addr(argv[2], argv[3]);
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+		return report(connect(s, (struct sockaddr *)&a, sizeof a));
+	}
+	if (!strcmp(op, "sendto") && argc >= 4) {
+		struct sockaddr_in a = addr(argv[2], argv[3]);
+		int s = socket(AF_INET, SOCK_DGRAM, 0);
+		return report((int)sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof a));
+	}
+	if (!strcmp(op, "bind")) {
+		struct sockaddr_in a = addr("0.0.0.0", argv[2]);
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+		return report(bind(s, (struct sockaddr *)&a, sizeof a));
+	}
+	if (!strcmp(op, "write")) {
+		int fd = open(argv[2], O_WRONLY | O_CREAT, 0644);
+		if (fd < 0)
+			return report(-1);
+		return report((int)write(fd, "x", 1));
+	}
+	if (!strcmp(op, "read")) {
+		char c;
+		int fd = open(argv[2], O_RDONLY);
+		if (fd < 0)
+			return report(-1);
+		return report((int)read(fd, &c, 1));
+	}
+	if (!strcmp(op, "loop-exec") && argc >= 4) {
+		int n = atoi(argv[2]), ran = 0, refused = 0;
+		for (int i = 0; i < n; i++) {
+			pid_t p = fork();
+			if (p == 0) {
+				execve(argv[3], args, env);
+				_exit(errno == EPERM ? 100 : 101);
+			}
+			int st = 0;
+			waitpid(p, &st, 0);
+			if (WIFEXITED(st) && WEXITSTATUS(st) == 100)
+				refused++;
+			else
+				ran++;
+		}
+		printf("ran %d refused %d\n", ran, refused);
+		return 0;
+	}
+	return 2;
+}

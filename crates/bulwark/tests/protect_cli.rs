@@ -1,0 +1,251 @@
+//! Protect mode end to end: `bulwark enforce serve` as a separate process,
+//! `bulwark hook` in the container's `config.json` run by runc at
+//! `createRuntime`, real containers (bulwark-testkit). Pins the start-up
+//! window: a container whose very first action is denied is already
+//! enforced. Needs root, runc, busybox-static, cc and bpffs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../bulwark-enforce/tests/support/probe.rs"]
+mod probe;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bulwark_testkit::{Container, ContainerBuilder, Hook, HookPoint, Network};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bulwark");
+
+const POLICY: &str = "apiVersion: bulwark.dev/v1alpha1
+kind: EnforcementPolicy
+metadata: {name: cli}
+spec:
+  workload: image:cli-test
+  mode: protect
+  exec:
+    allow:
+      - path: /bin/busybox
+      - path: /usr/local/bin/probe
+  network:
+    egress: []
+";
+
+/// A running `bulwark enforce serve`, stopped (and uninstalled) on drop.
+struct Service {
+    child: Child,
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+}
+
+impl Service {
+    fn start() -> Service {
+        let dir = tempfile::tempdir().unwrap();
+        let policies = dir.path().join("policies");
+        std::fs::create_dir(&policies).unwrap();
+        std::fs::write(policies.join("cli.yaml"), POLICY).unwrap();
+        let socket = dir.path().join("enforce.sock");
+        let instance = format!("cli-{}-{}", std::process::id(), rand_suffix());
+        let child = Command::new(BIN)
+            .args([
+                "enforce",
+                "serve",
+                "--uninstall-on-exit",
+                "--instance",
+                &instance,
+            ])
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--policies")
+            .arg(&policies)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .arg("--alerts")
+            .arg(dir.path().join("alerts.jsonl"))
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "bulwark enforce did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Service { child, dir, socket }
+    }
+
+    fn hooks(&self, b: ContainerBuilder, on_error: &str) -> ContainerBuilder {
+        let hook = |point: &str| {
+            Hook::new(BIN).args([
+                "bulwark",
+                "hook",
+                point,
+                "--on-error",
+                on_error,
+                "--socket",
+                self.socket.to_str().unwrap(),
+            ])
+        };
+        b.image("cli-test:1", None)
+            .hook(HookPoint::CreateRuntime, hook("create-runtime"))
+            .hook(HookPoint::Poststop, hook("poststop"))
+    }
+
+    fn alerts(&self) -> Vec<serde_json::Value> {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("alerts.jsonl")).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn wait_alerts(&self, needle: &str, n: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let found: Vec<_> = self
+                .alerts()
+                .into_iter()
+                .filter(|a| a["message"].as_str().unwrap_or("").contains(needle))
+                .collect();
+            if found.len() >= n || Instant::now() > deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn audit_log(&self) -> PathBuf {
+        self.dir.path().join("data/audit/audit.log")
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+fn rand_suffix() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn image(name: &str) -> ContainerBuilder {
+    Container::builder(name)
+        .file("/usr/local/bin/evil", "#!/bin/sh\necho evil-ran\n", 0o755)
+        .file("/usr/local/bin/probe", probe::probe(), 0o755)
+}
+
+#[test]
+fn container_whose_first_instruction_is_denied_never_runs_it() {
+    let svc = Service::start();
+    let out = svc
+        .hooks(image("first-exec").args(["/usr/local/bin/evil"]), "closed")
+        .run();
+    // runc itself reports the refused exec of the entrypoint.
+    let failed = match &out {
+        Ok(o) => !o.status.success() && !o.stdout.contains("evil-ran"),
+        Err(e) => e.to_string().contains("permission") || e.to_string().contains("not permitted"),
+    };
+    assert!(failed, "{out:?}");
+    let alerts = svc.wait_alerts("exec /usr/local/bin/evil", 1);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["decision"], "deny");
+}
+
+#[test]
+fn job_living_50ms_is_enforced_from_its_first_action() {
+    let svc = Service::start();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let started = Instant::now();
+    let out = svc
+        .hooks(
+            image("short").network(Network::Host).args([
+                "/usr/local/bin/probe",
+                "connect",
+                "127.0.0.1",
+                &port,
+            ]),
+            "closed",
+        )
+        .run()
+        .unwrap();
+    assert_eq!(out.stdout.trim(), "errno 1", "{out:?}");
+    let alerts = svc.wait_alerts(&format!("connect tcp 127.0.0.1:{port}"), 1);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    eprintln!("short job: create to exit in {:?}", started.elapsed());
+    // The audit log holds the refusal and verifies.
+    let verify = Command::new(BIN)
+        .args(["audit", "verify", "--json"])
+        .arg(svc.audit_log())
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{verify:?}");
+    let log = std::fs::read_to_string(svc.audit_log()).unwrap();
+    assert!(log.contains("enforce.deny") && log.contains(&port));
+}
+
+#[test]
+fn hook_refuses_the_container_when_the_service_is_down_fail_closed() {
+    let svc = Service::start();
+    let socket = svc.socket.clone();
+    drop(svc);
+    let gone = Service {
+        child: Command::new("true").spawn().unwrap(),
+        dir: tempfile::tempdir().unwrap(),
+        socket,
+    };
+    let refused = gone.hooks(image("down").args(["true"]), "closed").run();
+    assert!(
+        refused.is_err() || !refused.as_ref().unwrap().status.success(),
+        "{refused:?}"
+    );
+    let open = gone
+        .hooks(image("down-open").args(["true"]), "open")
+        .run()
+        .unwrap();
+    assert!(open.status.success(), "{open:?}");
+}
+
+#[test]
+fn status_reports_backends_and_protected_containers() {
+    let svc = Service::start();
+    let c = svc
+        .hooks(image("status").args(["sleep", "30"]), "closed")
+        .start()
+        .unwrap();
+    let out = Command::new(BIN)
+        .args(["enforce", "status", "--socket"])
+        .arg(&svc.socket)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["backends"]["exec"], "fanotify");
+    assert!(
+        v["backends"]["bpf_lsm"]
+            .as_str()
+            .unwrap()
+            .starts_with("refused")
+            || v["backends"]["bpf_lsm"]
+                .as_str()
+                .unwrap()
+                .starts_with("available")
+    );
+    let ids: Vec<&str> = v["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["container"].as_str())
+        .collect();
+    assert!(ids.contains(&c.id()), "{v}");
+    let _ = Path::new("/");
+}
