@@ -489,10 +489,10 @@ impl Enforcer {
         if let Ok(mut owners) = self.registry.owners.write() {
             owners.remove(&p.policy_id);
         }
-        if let Ok(mut pids) = self.registry.pids.write() {
-            if let Some(v) = pids.get_mut(&p.policy.workload) {
-                v.retain(|pid| *pid != p.reg.pid);
-            }
+        if let Ok(mut pids) = self.registry.pids.write()
+            && let Some(v) = pids.get_mut(&p.policy.workload)
+        {
+            v.retain(|pid| *pid != p.reg.pid);
         }
         Ok(())
     }

@@ -57,22 +57,22 @@ pub fn audit_entry(d: &Denial) -> Entry {
 
 impl DenialSink for Reporter {
     fn record(&self, denial: &Denial) {
-        if let Some(log) = &self.audit {
-            if let Err(e) = log.append(&audit_entry(denial)) {
-                tracing::error!("audit log: recording a refusal failed: {e}");
-            }
+        if let Some(log) = &self.audit
+            && let Err(e) = log.append(&audit_entry(denial))
+        {
+            tracing::error!("audit log: recording a refusal failed: {e}");
         }
         self.router().send(denial.to_alert());
     }
 
     fn health(&self, alert: &Alert) {
-        if let Some(log) = &self.audit {
-            let entry = Entry::new("agent:enforce", "enforce.health")
-                .outcome(Outcome::Failure)
-                .detail(serde_json::json!({ "message": alert.message }));
-            if let Err(e) = log.append(&entry) {
-                tracing::error!("audit log: recording a health alert failed: {e}");
-            }
+        let entry = Entry::new("agent:enforce", "enforce.health")
+            .outcome(Outcome::Failure)
+            .detail(serde_json::json!({ "message": alert.message }));
+        if let Some(log) = &self.audit
+            && let Err(e) = log.append(&entry)
+        {
+            tracing::error!("audit log: recording a health alert failed: {e}");
         }
         self.router().send(alert.clone());
     }

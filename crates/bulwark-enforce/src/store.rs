@@ -167,12 +167,11 @@ impl PolicySource for PolicyDir {
         // The profile store names files after the workload: try that first.
         if let Some(w) = &subject.workload {
             let direct = self.dir.join(bulwark_nanoseg::file_name(w));
-            if direct.is_file() {
-                if let Ok(policies) = self.load(&direct) {
-                    if let Some(p) = policies.into_iter().find(|p| &p.workload == w) {
-                        return Ok(Some(p));
-                    }
-                }
+            if direct.is_file()
+                && let Ok(policies) = self.load(&direct)
+                && let Some(p) = policies.into_iter().find(|p| &p.workload == w)
+            {
+                return Ok(Some(p));
             }
         }
         for path in self.documents()? {

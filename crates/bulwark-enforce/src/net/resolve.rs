@@ -85,12 +85,11 @@ pub fn local_ipv4(fib_trie: &str) -> Vec<IpAddr> {
         let t = line.trim_start_matches([' ', '|', '+', '-', '`']).trim();
         if let Ok(ip) = t.parse::<std::net::Ipv4Addr>() {
             last = Some(IpAddr::V4(ip));
-        } else if t.starts_with("/32 host LOCAL") {
-            if let Some(ip) = last.filter(|ip| !ip.is_loopback()) {
-                if !out.contains(&ip) {
-                    out.push(ip);
-                }
-            }
+        } else if t.starts_with("/32 host LOCAL")
+            && let Some(ip) = last.filter(|ip| !ip.is_loopback())
+            && !out.contains(&ip)
+        {
+            out.push(ip);
         }
     }
     out
