@@ -304,3 +304,20 @@ fn credentials_are_never_sent_over_plain_http_to_a_non_loopback_host() {
     );
     assert!(!server.join().unwrap(), "credentials were sent");
 }
+
+#[test]
+fn https_registry_is_verified_against_the_given_ca_and_refused_without_it() {
+    let registry = TestRegistry::start_tls(RegistryAuth::basic("erin", "tls-pw"));
+    pull_and_check(&registry);
+    let mut untrusted = options(&registry);
+    untrusted.registry.ca_files.clear();
+    let err = open(&registry, "team/app:1.0", untrusted).unwrap_err();
+    let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    assert!(
+        chain.contains("https://127.0.0.1") && chain.to_lowercase().contains("certificate"),
+        "{chain}"
+    );
+}

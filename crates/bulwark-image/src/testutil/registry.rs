@@ -74,14 +74,26 @@ pub struct TestRegistry {
     child: Child,
     addr: SocketAddr,
     auth: RegistryAuth,
+    tls: bool,
     token_server: Option<TokenServer>,
     dir: tempfile::TempDir,
 }
 
 impl TestRegistry {
-    /// Starts a registry; panics with the registry's log if it does not
-    /// come up, and names the missing package if it is not installed.
+    /// Starts a plain-HTTP registry; panics with the registry's log if it
+    /// does not come up, and names the missing package if it is not
+    /// installed.
     pub fn start(auth: RegistryAuth) -> TestRegistry {
+        TestRegistry::start_with(auth, false)
+    }
+
+    /// Starts an HTTPS registry whose certificate (for 127.0.0.1) is issued
+    /// by a CA generated here; [`TestRegistry::options`] trusts that CA.
+    pub fn start_tls(auth: RegistryAuth) -> TestRegistry {
+        TestRegistry::start_with(auth, true)
+    }
+
+    fn start_with(auth: RegistryAuth, tls: bool) -> TestRegistry {
         assert!(
             Path::new(REGISTRY_BIN).exists(),
             "{REGISTRY_BIN} missing: install the Debian package docker-registry (scripts/install-deps.sh)"
@@ -94,7 +106,13 @@ impl TestRegistry {
                 RegistryAuth::Token { user, password } => Some(TokenServer::start(user, password)),
                 _ => None,
             };
-            let config = config(dir.path(), addr, &auth, token_server.as_ref());
+            let mut config = config(dir.path(), addr, &auth, token_server.as_ref());
+            if tls {
+                config = config.replace(
+                    &format!("  addr: {addr}\n"),
+                    &format!("  addr: {addr}\n{}", tls_config(dir.path())),
+                );
+            }
             let config_path = dir.path().join("config.yml");
             std::fs::write(&config_path, config).unwrap();
             let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
@@ -110,6 +128,7 @@ impl TestRegistry {
                 child,
                 addr,
                 auth: auth.clone(),
+                tls,
                 token_server,
                 dir,
             };
@@ -150,15 +169,25 @@ impl TestRegistry {
         &self.auth
     }
 
-    /// Client options that reach this registry (plain HTTP, its
-    /// credentials, no auth files).
+    /// Client options that reach this registry (plain HTTP, or HTTPS
+    /// trusting its CA; its credentials; no auth files).
     pub fn options(&self) -> RegistryOptions {
         RegistryOptions {
             credentials: self.auth.credentials(),
             auth_files: vec![self.dir.path().join("no-auth-file.json")],
-            plain_http: true,
+            plain_http: !self.tls,
+            ca_files: if self.tls {
+                vec![self.ca_file()]
+            } else {
+                Vec::new()
+            },
             ..RegistryOptions::default()
         }
+    }
+
+    /// The CA certificate (PEM) of an HTTPS registry.
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("certs/ca.crt")
     }
 
     /// Token requests the token server has seen (empty without one).
@@ -183,7 +212,15 @@ impl TestRegistry {
     /// registry's credentials.
     pub fn skopeo_copy(&self, source: &str, repo_tag: &str, all: bool) {
         let mut cmd = Command::new("skopeo");
-        cmd.args(["copy", "--insecure-policy", "--dest-tls-verify=false"]);
+        cmd.args(["copy", "--insecure-policy"]);
+        if self.tls {
+            cmd.arg(format!(
+                "--dest-cert-dir={}",
+                self.dir.path().join("certs").display()
+            ));
+        } else {
+            cmd.arg("--dest-tls-verify=false");
+        }
         if all {
             cmd.arg("--all");
         }
@@ -234,6 +271,34 @@ pub(crate) fn run(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Writes a CA and a server certificate for 127.0.0.1 under `dir/certs`
+/// and returns the registry's `tls:` configuration.
+fn tls_config(dir: &Path) -> String {
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "bulwark test registry CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    std::fs::write(certs.join("ca.crt"), ca.pem()).unwrap();
+    std::fs::write(dir.join("server.crt"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+    format!(
+        "  tls:\n    certificate: {}\n    key: {}\n",
+        dir.join("server.crt").display(),
+        dir.join("server.key").display()
+    )
 }
 
 fn free_port() -> SocketAddr {
