@@ -29,11 +29,6 @@ pub struct Args {
 
     #[command(flatten)]
     pub image_args: ImageArgs,
-
-    /// Benchmark baseline: decompress and walk every layer, catalog
-    /// nothing, print nothing.
-    #[arg(long, hide = true)]
-    pub walk_only: bool,
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -46,12 +41,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = args.image_args.open_options()?;
     let image = Image::open(&args.image, &options)
         .with_context(|| format!("cannot open image {}", args.image))?;
-    if args.walk_only {
-        image
-            .walk_only()
-            .with_context(|| format!("cannot read image {}", args.image))?;
-        return Ok(ExitCode::SUCCESS);
-    }
     if progress {
         eprintln!(
             "bulwark: cataloging {} layer(s) of {}",
