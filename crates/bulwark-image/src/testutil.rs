@@ -12,7 +12,7 @@ mod registry;
 mod tarball;
 mod token;
 
-pub use layout::{DockerArchiveBuilder, LayoutBuilder, write_blob, write_index};
+pub use layout::{DockerArchiveBuilder, LayoutBuilder, write_blob, write_image, write_index};
 pub use registry::{RegistryAuth, TestRegistry};
 pub use tarball::{TarBuilder, compress};
 pub use token::{TokenRequest, TokenServer};

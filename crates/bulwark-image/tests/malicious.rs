@@ -14,7 +14,7 @@ mod common;
 use std::path::Path;
 
 use bulwark_image::testutil::{
-    DockerArchiveBuilder, LayoutBuilder, TarBuilder, compress, write_blob, write_index,
+    DockerArchiveBuilder, LayoutBuilder, TarBuilder, compress, write_blob, write_image, write_index,
 };
 use bulwark_image::{
     Compression, Entry, EntryKind, Image, ImageError, Limit, Limits, OpenOptions, VisitError,
@@ -270,39 +270,26 @@ fn bomb(compression: Compression, size: u64) -> ImageError {
     pieces.extend(std::iter::repeat_n(chunk.as_slice(), (size >> 20) as usize));
     pieces.push(&[0u8; 1024]);
     let mut diff = bulwark_image::Hasher::new(bulwark_image::Algorithm::Sha256);
+    let feed = |out: &mut dyn Write, diff: &mut bulwark_image::Hasher| {
+        for p in &pieces {
+            diff.update(p);
+            out.write_all(p).unwrap();
+        }
+    };
     let blob = match compression {
         Compression::Gzip => {
             let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-            for p in &pieces {
-                diff.update(p);
-                e.write_all(p).unwrap();
-            }
+            feed(&mut e, &mut diff);
             e.finish().unwrap()
         }
         _ => {
             let mut e = zstd::stream::write::Encoder::new(Vec::new(), 9).unwrap();
-            for p in &pieces {
-                diff.update(p);
-                e.write_all(p).unwrap();
-            }
+            feed(&mut e, &mut diff);
             e.finish().unwrap()
         }
     };
     let layer = write_blob(tmp.path(), "application/vnd.oci.image.layer.v1.tar", &blob);
-    let config = serde_json::json!({"os": "linux", "architecture": "amd64",
-        "rootfs": {"type": "layers", "diff_ids": [diff.finish()]}});
-    let config = write_blob(
-        tmp.path(),
-        media::OCI_CONFIG,
-        &serde_json::to_vec(&config).unwrap(),
-    );
-    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": media::OCI_MANIFEST, "config": config, "layers": [layer]});
-    let manifest = write_blob(
-        tmp.path(),
-        media::OCI_MANIFEST,
-        &serde_json::to_vec(&manifest).unwrap(),
-    );
-    write_index(tmp.path(), &[manifest]);
+    write_image(tmp.path(), &[layer], &[diff.finish()]);
     common::open(tmp.path()).unwrap().walk_only().unwrap_err()
 }
 
@@ -405,20 +392,7 @@ fn truncated_gzip_stream_is_an_error() {
         "application/vnd.oci.image.layer.v1.tar+gzip",
         cut,
     );
-    let config = serde_json::json!({"os": "linux", "architecture": "amd64",
-        "rootfs": {"type": "layers", "diff_ids": [bulwark_image::Digest::sha256(&tar)]}});
-    let config = write_blob(
-        tmp.path(),
-        media::OCI_CONFIG,
-        &serde_json::to_vec(&config).unwrap(),
-    );
-    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": media::OCI_MANIFEST, "config": config, "layers": [layer]});
-    let manifest = write_blob(
-        tmp.path(),
-        media::OCI_MANIFEST,
-        &serde_json::to_vec(&manifest).unwrap(),
-    );
-    write_index(tmp.path(), &[manifest]);
+    write_image(tmp.path(), &[layer], &[bulwark_image::Digest::sha256(&tar)]);
     let err = common::open(tmp.path()).unwrap().walk_only().unwrap_err();
     assert!(
         matches!(err, ImageError::Truncated { .. } | ImageError::Io { .. }),
@@ -504,20 +478,11 @@ fn wrong_diff_id_in_the_config_is_a_digest_mismatch() {
         "application/vnd.oci.image.layer.v1.tar+gzip",
         &compress(&tar, Compression::Gzip),
     );
-    let config = serde_json::json!({"os": "linux", "architecture": "amd64",
-        "rootfs": {"type": "layers", "diff_ids": [bulwark_image::Digest::sha256(b"something else")]}});
-    let config = write_blob(
+    write_image(
         tmp.path(),
-        media::OCI_CONFIG,
-        &serde_json::to_vec(&config).unwrap(),
+        &[layer],
+        &[bulwark_image::Digest::sha256(b"something else")],
     );
-    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": media::OCI_MANIFEST, "config": config, "layers": [layer]});
-    let manifest = write_blob(
-        tmp.path(),
-        media::OCI_MANIFEST,
-        &serde_json::to_vec(&manifest).unwrap(),
-    );
-    write_index(tmp.path(), &[manifest]);
     let err = common::open(tmp.path()).unwrap().walk_only().unwrap_err();
     assert!(
         matches!(err, ImageError::DigestMismatch { .. }) && err.to_string().contains("diffID"),
@@ -722,20 +687,7 @@ fn encrypted_layers_are_unsupported() {
         "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
         &tar,
     );
-    let config = serde_json::json!({"os": "linux", "architecture": "amd64",
-        "rootfs": {"type": "layers", "diff_ids": [bulwark_image::Digest::sha256(&tar)]}});
-    let config = write_blob(
-        tmp.path(),
-        media::OCI_CONFIG,
-        &serde_json::to_vec(&config).unwrap(),
-    );
-    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": media::OCI_MANIFEST, "config": config, "layers": [layer]});
-    let manifest = write_blob(
-        tmp.path(),
-        media::OCI_MANIFEST,
-        &serde_json::to_vec(&manifest).unwrap(),
-    );
-    write_index(tmp.path(), &[manifest]);
+    write_image(tmp.path(), &[layer], &[bulwark_image::Digest::sha256(&tar)]);
     let err = common::open(tmp.path()).unwrap_err().to_string();
     assert!(err.contains("encrypted layer"), "{err}");
 }

@@ -38,6 +38,28 @@ pub fn write_index(dir: &Path, manifests: &[Descriptor]) {
     fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
 }
 
+/// Writes the config, manifest and index of a linux/amd64 image whose layer
+/// blobs are already written (possibly hostile: truncated, mislabelled),
+/// with the diffIDs given; returns the manifest descriptor.
+pub fn write_image(dir: &Path, layers: &[Descriptor], diff_ids: &[Digest]) -> Descriptor {
+    let config = serde_json::json!({"os": "linux", "architecture": "amd64",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}});
+    let config = write_blob(
+        dir,
+        media::OCI_CONFIG,
+        &serde_json::to_vec(&config).unwrap(),
+    );
+    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": media::OCI_MANIFEST,
+        "config": config, "layers": layers});
+    let manifest = write_blob(
+        dir,
+        media::OCI_MANIFEST,
+        &serde_json::to_vec(&manifest).unwrap(),
+    );
+    write_index(dir, std::slice::from_ref(&manifest));
+    manifest
+}
+
 /// Builds a single-image OCI layout from tar layers.
 pub struct LayoutBuilder {
     dir: PathBuf,
