@@ -71,6 +71,69 @@ fn check(profile: &WorkloadProfile) -> Result<(), String> {
     Ok(())
 }
 
+/// Kind of the document holding exceptions for every workload of an agent.
+pub const EXCEPTIONS_KIND: &str = "DetectionExceptions";
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ExceptionsDoc {
+    api_version: String,
+    kind: String,
+    #[serde(default)]
+    metadata: serde_yaml::Value,
+    spec: ExceptionsSpec,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExceptionsSpec {
+    exceptions: Vec<crate::exception::Exception>,
+}
+
+/// Parses a `kind: DetectionExceptions` document: agent-wide, scoped
+/// exceptions to the built-in rules.
+pub fn parse_exceptions(
+    text: &str,
+    source: &str,
+) -> Result<Vec<crate::exception::Exception>, DocumentError> {
+    let invalid = |problem: String| DocumentError::Invalid {
+        source_name: source.to_owned(),
+        index: 1,
+        problem,
+    };
+    if text.len() > MAX_DOCUMENT_BYTES {
+        return Err(DocumentError::TooLarge {
+            source_name: source.to_owned(),
+            len: text.len(),
+            limit: MAX_DOCUMENT_BYTES,
+        });
+    }
+    let doc: ExceptionsDoc = serde_yaml::from_str(text).map_err(|e| DocumentError::Yaml {
+        source_name: source.to_owned(),
+        index: 1,
+        message: e.to_string(),
+    })?;
+    let _ = doc.metadata;
+    if doc.api_version != API_VERSION || doc.kind != EXCEPTIONS_KIND {
+        return Err(invalid(format!(
+            "expected apiVersion {API_VERSION:?} and kind {EXCEPTIONS_KIND:?}, found {:?} and {:?}",
+            doc.api_version, doc.kind
+        )));
+    }
+    for (i, e) in doc.spec.exceptions.iter().enumerate() {
+        e.validate()
+            .map_err(|p| invalid(format!("spec.exceptions[{i}]: {p}")))?;
+        let known = e.rule == "*" || crate::detect::CATALOG.iter().any(|r| r.id == e.rule);
+        if !known {
+            return Err(invalid(format!(
+                "spec.exceptions[{i}]: unknown rule {:?}",
+                e.rule
+            )));
+        }
+    }
+    Ok(doc.spec.exceptions)
+}
+
 /// One profile as a YAML document.
 pub fn to_yaml(profile: &WorkloadProfile) -> Result<String, DocumentError> {
     serde_yaml::to_string(profile).map_err(|e| DocumentError::Yaml {
@@ -188,6 +251,20 @@ mod tests {
             parse(&big, "big.yaml"),
             Err(DocumentError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn exceptions_document_parses_and_rejects_unknown_rules() {
+        let good = "apiVersion: bulwark.dev/v1\nkind: DetectionExceptions\nmetadata: {name: site}\nspec:\n  exceptions:\n    - rule: credential-read\n      exe: /usr/sbin/sshd\n      reason: password checks\n";
+        assert_eq!(parse_exceptions(good, "x.yaml").map(|e| e.len()), Ok(1));
+        let typo = good.replace("credential-read", "credential-reed");
+        let err = parse_exceptions(&typo, "x.yaml")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("unknown rule \"credential-reed\""), "{err}");
+        let unscoped = "apiVersion: bulwark.dev/v1\nkind: DetectionExceptions\nspec:\n  exceptions:\n    - rule: '*'\n";
+        assert!(parse_exceptions(unscoped, "x.yaml").is_err());
     }
 
     #[test]

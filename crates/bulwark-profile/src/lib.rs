@@ -40,7 +40,9 @@ mod workload;
 pub mod testutil;
 
 pub use diff::{DiffLine, ModeDiff, ProfileDiff, diff, version_diff};
-pub use document::{MAX_DOCUMENT_BYTES, parse, to_yaml, to_yaml_stream};
+pub use document::{
+    EXCEPTIONS_KIND, MAX_DOCUMENT_BYTES, parse, parse_exceptions, to_yaml, to_yaml_stream,
+};
 pub use engine::{Change, Config, Engine, Facts, NoFacts, Output};
 pub use error::DocumentError;
 pub use exception::Exception;
@@ -55,4 +57,4 @@ pub use spec::{
     ListenRule, Metadata, Modes, Network, Peer, ProcessRule, Seen, Spec, Timestamp,
     WorkloadProfile,
 };
-pub use workload::{image_version, repository, workload_of};
+pub use workload::{image_version, pod_owner, repository, workload_of};
