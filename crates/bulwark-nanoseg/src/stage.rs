@@ -137,6 +137,13 @@ impl Stage {
         Ok(())
     }
 
+    /// An alert from elsewhere (the sensor's health reports) through the
+    /// same throttle and sinks.
+    pub fn send_alert(&mut self, alert: bulwark_core::Alert) {
+        self.stats.alerts += 1;
+        self.router.send(alert);
+    }
+
     /// Promotions, aging, throttled alerts due, and the store sync when due.
     pub fn tick(&mut self) -> Result<(), StageError> {
         let out = self.engine.tick();

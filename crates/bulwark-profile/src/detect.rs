@@ -57,12 +57,15 @@ pub struct Context<'a> {
 impl Context<'_> {
     /// A label for the acting process in messages.
     fn who(&self, event: &Event) -> String {
-        let program = self
-            .process
-            .and_then(ProcInfo::program)
-            .or(event.process.exe.as_deref())
-            .unwrap_or(&event.process.comm);
-        format!("{program} (pid {})", event.process.tgid)
+        let name = match self.process {
+            Some(info) => info.name(),
+            None => event
+                .process
+                .exe
+                .clone()
+                .unwrap_or_else(|| event.process.comm.clone()),
+        };
+        format!("{name} (pid {})", event.process.tgid)
     }
 }
 

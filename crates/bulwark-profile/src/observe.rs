@@ -129,7 +129,12 @@ fn process(exe: &str, argv: &[String], info: Option<&ProcInfo>, table: &ProcTabl
     let parent = info
         .and_then(|i| table.parent_in_container(i))
         .and_then(|p| p.program().map(str::to_owned));
-    let start = crate::detect::first_arg_index(argv);
+    // An applet run through /proc/self/exe is named by argv[0]: keep it.
+    let start = if info.is_some_and(|i| i.reexec) {
+        0
+    } else {
+        crate::detect::first_arg_index(argv)
+    };
     Observation::Process {
         exe: exe.to_owned(),
         path: info.and_then(|i| i.path.clone()),

@@ -15,9 +15,36 @@ pub struct ProcInfo {
     pub path: Option<String>,
     pub argv: Vec<String>,
     pub container: Option<ContainerId>,
+    /// Started through `/proc/self/exe` (a multi-call binary running one of
+    /// its applets, named by `argv[0]`).
+    pub reexec: bool,
+}
+
+/// `/proc/self/exe`, `/proc/thread-self/exe` or `/proc/PID/exe`.
+pub fn is_self_exe(path: &str) -> bool {
+    let Some(rest) = path
+        .strip_prefix("/proc/")
+        .and_then(|r| r.strip_suffix("/exe"))
+    else {
+        return false;
+    };
+    rest == "self"
+        || rest == "thread-self"
+        || (!rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl ProcInfo {
+    /// The program and, when `argv[0]` names something else (a busybox
+    /// applet, a renamed process), that name: `/bin/busybox as cat`.
+    pub fn name(&self) -> String {
+        let program = self.program().unwrap_or(&self.process.comm);
+        let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_owned();
+        match self.argv.first().map(|a| base(a)) {
+            Some(a0) if !a0.is_empty() && a0 != base(program) => format!("{program} as {a0}"),
+            _ => program.to_owned(),
+        }
+    }
+
     /// The name by which the program is known: the invoked path if there is
     /// one, else the canonical executable.
     pub fn program(&self) -> Option<&str> {
@@ -66,12 +93,15 @@ impl ProcTable {
                 let mut process = event.process.clone();
                 process.exe = Some(exe.clone());
                 let invoked = crate::pattern::normalize_path(filename);
-                let path = (invoked.starts_with('/') && invoked != *exe).then_some(invoked);
+                let reexec = is_self_exe(&invoked);
+                let path =
+                    (invoked.starts_with('/') && invoked != *exe && !reexec).then_some(invoked);
                 let info = ProcInfo {
                     process,
                     path,
                     argv: argv.clone(),
                     container: event.container.as_ref().map(|c| c.id.clone()),
+                    reexec,
                 };
                 self.insert(tgid, info);
             }
@@ -145,6 +175,7 @@ fn info_of(event: &Event) -> ProcInfo {
         path: None,
         argv: Vec::new(),
         container: event.container.as_ref().map(|c| c.id.clone()),
+        reexec: false,
     }
 }
 
@@ -181,6 +212,28 @@ mod tests {
         assert_eq!(chain, vec![11, 10]);
         t.observe(&exit(11));
         assert!(t.get(11).is_none());
+    }
+
+    #[test]
+    fn applets_run_through_proc_self_exe_are_named_by_argv0() {
+        let mut t = ProcTable::new(100);
+        t.observe(&exec(
+            20,
+            1,
+            "/bin/busybox",
+            "/proc/self/exe",
+            &["cat", "/etc/shadow"],
+        ));
+        let info = t.get(20).cloned();
+        assert_eq!(
+            info.as_ref().map(|i| (i.reexec, i.path.clone())),
+            Some((true, None))
+        );
+        assert_eq!(
+            info.map(|i| i.name()).as_deref(),
+            Some("/bin/busybox as cat")
+        );
+        assert!(is_self_exe("/proc/123/exe") && !is_self_exe("/proc/123/cwd/exe"));
     }
 
     #[test]

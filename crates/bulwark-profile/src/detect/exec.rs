@@ -26,7 +26,7 @@ pub fn detect(event: &Event, ctx: &Context<'_>, out: &mut Vec<Finding>) {
         return;
     };
     let names = names::exec_names(exe, filename, argv);
-    let who = format!("{exe} (pid {})", event.process.tgid);
+    let who = ctx.who(event);
     reverse_shell(&names, argv, stdio.as_ref(), &who, out);
     from_temp(exe, filename, cwd, argv, &names, &who, out);
     if *via == ExecVia::Memfd || exe.starts_with("/memfd:") || exe.starts_with("memfd:") {
@@ -79,7 +79,7 @@ fn reverse_shell(
     if socket_io && interactive {
         out.push(Finding::new(
             &REVERSE_SHELL,
-            who.to_owned(),
+            format!("socket-stdio {who}"),
             format!("reverse shell: {who} started with a network socket on stdin/stdout"),
         ));
         return;
@@ -96,7 +96,7 @@ fn reverse_shell(
     if let (Some(nc), true) = (first_in(names, names::NETCATS), exec_flag) {
         out.push(Finding::new(
             &REVERSE_SHELL,
-            who.to_owned(),
+            format!("netcat-exec {who}"),
             format!("reverse shell: {nc} executes a program for a network peer: {who}"),
         ));
     }
