@@ -12,10 +12,12 @@ mod enforce;
 mod explain;
 mod findings;
 mod hook;
+mod identity;
 mod image_args;
 mod image_walk;
 mod profile;
 mod replay;
+mod proxy;
 mod sbom;
 mod scan;
 mod trust;
@@ -58,6 +60,10 @@ pub enum Command {
     Agent(agent::Args),
     /// Feed a recorded JSON-lines event stream through the sensor's pipeline.
     Replay(replay::Args),
+    /// Workload identity: CA, registration entries, SVIDs, the SPIFFE Workload API.
+    Identity(identity::Args),
+    /// Identity-authorised mTLS proxy for one workload (TLS 1.3, AccessPolicy).
+    Proxy(proxy::Args),
 }
 
 /// The data directory: `--data-dir`, else `$BULWARK_DATA_DIR`, else
@@ -94,6 +100,8 @@ impl DataDir {
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Version(args) => version::run(args),
+        Command::Identity(args) => identity::run(args),
+        Command::Proxy(args) => proxy::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Admission(args) => admission::run(args),

@@ -27,6 +27,8 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log);
+    // The one process-wide TLS crypto provider: aws-lc-rs (ring is not built in).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match cmd::run(cli.command) {
         Ok(code) => code,
         Err(err) => {
