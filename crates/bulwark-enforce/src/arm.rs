@@ -65,10 +65,14 @@ pub struct ArmReport {
 /// Order matters: everything that opens files in the root (indexing,
 /// hashing) happens before the first mark; the decision loop runs before the
 /// marks are placed, so the agent's own opens while marking are answered.
+/// `group`: a group handed back by the holder after a restart (its mount
+/// marks are kept, its inode marks are flushed and placed again); `None`
+/// makes a new one.
 pub fn arm(
     target: Target,
     policy: &EnforcePolicy,
     sink: Arc<dyn DenialSink>,
+    group: Option<Group>,
 ) -> Result<(Guard, ArmReport), ArmError> {
     let mut report = ArmReport::default();
     let exec = ExecIndex::build(&target.root, &policy.exec)?;
@@ -85,7 +89,14 @@ pub fn arm(
         files,
         pre_pivot_root: target.pre_pivot_root,
     };
-    let guard = Guard::start(Group::new()?, rules, sink).map_err(ArmError::Thread)?;
+    let group = match group {
+        Some(g) => {
+            g.flush_inode_marks().map_err(FanotifyError::Read)?;
+            g
+        }
+        None => Group::new()?,
+    };
+    let guard = Guard::start(group, rules, sink).map_err(ArmError::Thread)?;
     mark_mounts(guard.group(), policy, &target.mounts, &mut report)?;
     if policy.watches(Class::File) && !policy.files.watches_everything() {
         place_marks(&target.root, &plan, guard.group())?;

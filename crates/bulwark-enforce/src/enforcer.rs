@@ -17,8 +17,10 @@ use crate::arm::{ArmError, ArmReport, Target, arm};
 use crate::backend::Backends;
 use crate::container::{ContainerError, Registration, View};
 use crate::denial::{Class, DenialSink};
+use crate::fanotify::Group;
 use crate::guard::Guard;
 use crate::hardening::memfd;
+use crate::holder::{HolderClient, HolderError};
 use crate::net::resolve::{IdentityLookup, NameLookup, PeerCache, global_ipv6, local_ipv4};
 use crate::net::{Attachment, EventReader, NetError, NetKernel, Owner, Owners, RuleEntry};
 use crate::policy::{EnforcePolicy, Verdict};
@@ -42,6 +44,8 @@ pub enum EnforceError {
     Memfd(#[from] memfd::MemfdError),
     #[error("container {0} is already registered")]
     Duplicate(ContainerId),
+    #[error("fanotify group holder: {0}")]
+    Holder(#[from] HolderError),
     #[error("starting a thread: {0}")]
     Thread(#[source] std::io::Error),
     #[error("{what} {path}: {source}")]
@@ -61,6 +65,11 @@ pub struct Config {
     pub instance: String,
     pub bpffs: PathBuf,
     pub state_dir: PathBuf,
+    /// The holder's socket (`bulwark enforce hold`): keeps the fanotify
+    /// groups alive, and applies each policy's `on_agent_gone`, while this
+    /// service is down. Without one, a dead service means fail-open for
+    /// exec and file enforcement (network enforcement stays pinned).
+    pub holder: Option<PathBuf>,
 }
 
 /// What registration did, returned to the hook.
@@ -150,6 +159,9 @@ pub struct Enforcer {
     net: Mutex<NetKernel>,
     next_id: AtomicU32,
     backends: Backends,
+    holder: Mutex<Option<HolderClient>>,
+    /// Groups the holder handed back, waiting for `recover`.
+    adopted: Mutex<HashMap<ContainerId, Group>>,
     _events: EventReader,
 }
 
@@ -180,7 +192,21 @@ impl Enforcer {
         let registry = Arc::new(Registry::default());
         let events = EventReader::start(net.events()?, registry.clone(), sink.clone())
             .map_err(EnforceError::Thread)?;
+        let (holder, adopted) = match &config.holder {
+            Some(path) => {
+                let client = HolderClient::connect(path)?;
+                let groups = client
+                    .take()?
+                    .into_iter()
+                    .map(|(id, _, fd)| (id, Group::from_owned(fd)))
+                    .collect();
+                (Some(client), groups)
+            }
+            None => (None, HashMap::new()),
+        };
         Ok(Enforcer {
+            holder: Mutex::new(holder),
+            adopted: Mutex::new(adopted),
             backends: Backends::detect(),
             config,
             source,
@@ -398,7 +424,26 @@ impl Enforcer {
             mounts: view.mounts,
             pre_pivot_root: view.pre_pivot_root,
         };
-        let (guard, report): (Guard, ArmReport) = arm(target, &p.policy, self.sink.clone())?;
+        let adopted = self
+            .adopted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&p.reg.id);
+        let (guard, report): (Guard, ArmReport) =
+            arm(target, &p.policy, self.sink.clone(), adopted)?;
+        if let Some(client) = self
+            .holder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            client.hold(&p.reg.id, guard.group(), p.policy.failure.on_agent_gone)?;
+            protection.notes.push(format!(
+                "group held by {} (on agent gone: {:?})",
+                client.path().display(),
+                p.policy.failure.on_agent_gone
+            ));
+        }
         protection.exec_backend = "fanotify".into();
         protection.marked_mounts = report.marked_mounts;
         protection.skipped_mounts = report.skipped_mounts;
@@ -480,6 +525,16 @@ impl Enforcer {
     }
 
     fn teardown(&self, mut p: Protected) -> Result<(), EnforceError> {
+        if p.guard.is_some()
+            && let Some(client) = self
+                .holder
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+            && let Err(e) = client.release(&p.reg.id)
+        {
+            tracing::warn!(container = %p.reg.id, "releasing the held group: {e}");
+        }
         drop(p.guard.take());
         let _ = std::fs::remove_file(self.state_file(&p.reg.id));
         if let Some(link) = p.net.take() {

@@ -111,6 +111,17 @@ impl Group {
         )
     }
 
+    /// Remove every inode mark (protection marks and the exec ignore cache)
+    /// of a group being re-armed with a new policy; mount marks stay.
+    pub fn flush_inode_marks(&self) -> nix::Result<()> {
+        self.inner.mark(
+            MarkFlags::FAN_MARK_FLUSH,
+            MaskFlags::empty(),
+            self.inner.as_fd(),
+            None::<&str>,
+        )
+    }
+
     /// Read what is queued (non-blocking: empty when nothing is).
     pub fn read(&self) -> Result<Vec<FanotifyEvent>, FanotifyError> {
         match self.inner.read_events() {

@@ -26,6 +26,7 @@ pub mod fanotify;
 pub mod from_profile;
 pub mod guard;
 pub mod hardening;
+pub mod holder;
 pub mod hook;
 pub mod identity;
 pub mod index;

@@ -117,7 +117,7 @@ impl Tmpfs {
             pre_pivot_root: Some(self.dir.display().to_string()),
         };
         let policy: EnforcePolicy = doc.spec;
-        let (guard, _report) = arm(target, &policy, sink).unwrap();
+        let (guard, _report) = arm(target, &policy, sink, None).unwrap();
         guard
     }
 }

@@ -37,45 +37,79 @@ struct Service {
     child: Child,
     dir: tempfile::TempDir,
     socket: PathBuf,
+    instance: String,
+    extra: Vec<String>,
 }
 
 impl Service {
     fn start() -> Service {
+        Service::start_with(POLICY, &[])
+    }
+
+    fn start_with(policy: &str, extra: &[&str]) -> Service {
         let dir = tempfile::tempdir().unwrap();
         let policies = dir.path().join("policies");
         std::fs::create_dir(&policies).unwrap();
-        std::fs::write(policies.join("cli.yaml"), POLICY).unwrap();
-        let socket = dir.path().join("enforce.sock");
+        std::fs::write(policies.join("cli.yaml"), policy).unwrap();
         let instance = format!("cli-{}-{}", std::process::id(), rand_suffix());
-        let child = Command::new(BIN)
-            .args([
-                "enforce",
-                "serve",
-                "--uninstall-on-exit",
-                "--instance",
-                &instance,
-            ])
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--policies")
-            .arg(&policies)
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .arg("--alerts")
-            .arg(dir.path().join("alerts.jsonl"))
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !socket.exists() {
-            assert!(Instant::now() < deadline, "bulwark enforce did not start");
-            std::thread::sleep(Duration::from_millis(20));
+        let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        let child = spawn(dir.path(), &instance, &extra);
+        let socket = dir.path().join("enforce.sock");
+        Service {
+            child,
+            dir,
+            socket,
+            instance,
+            extra,
         }
-        Service { child, dir, socket }
     }
 
+    /// Kill the service without any cleanup (as a crash would).
+    fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Start it again on the same instance, state and policies.
+    fn restart(&mut self) {
+        self.child = spawn(self.dir.path(), &self.instance, &self.extra);
+    }
+}
+
+fn spawn(dir: &Path, instance: &str, extra: &[String]) -> Child {
+    let socket = dir.join("enforce.sock");
+    let _ = std::fs::remove_file(&socket);
+    let child = Command::new(BIN)
+        .args([
+            "enforce",
+            "serve",
+            "--uninstall-on-exit",
+            "--instance",
+            instance,
+        ])
+        .args(extra)
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--policies")
+        .arg(dir.join("policies"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .arg("--alerts")
+        .arg(dir.join("alerts.jsonl"))
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "bulwark enforce did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+impl Service {
     fn hooks(&self, b: ContainerBuilder, on_error: &str) -> ContainerBuilder {
         let hook = |point: &str| {
             Hook::new(BIN).args([
@@ -202,6 +236,8 @@ fn hook_refuses_the_container_when_the_service_is_down_fail_closed() {
         child: Command::new("true").spawn().unwrap(),
         dir: tempfile::tempdir().unwrap(),
         socket,
+        instance: String::new(),
+        extra: Vec::new(),
     };
     let refused = gone.hooks(image("down").args(["true"]), "closed").run();
     assert!(
@@ -248,4 +284,104 @@ fn status_reports_backends_and_protected_containers() {
         .collect();
     assert!(ids.contains(&c.id()), "{v}");
     let _ = Path::new("/");
+}
+
+/// A running `bulwark enforce hold`.
+struct Holder {
+    child: Child,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Holder {
+    fn start() -> Holder {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("hold.sock");
+        let child = Command::new(BIN)
+            .args(["enforce", "hold", "--socket"])
+            .arg(&socket)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !socket.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "bulwark enforce hold did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Holder {
+            child,
+            socket,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn runs(c: &Container, args: &[&str]) -> bool {
+    c.exec(args.to_vec()).is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn while_the_service_is_down_the_holder_refuses_fail_closed_then_a_restart_takes_over() {
+    let holder = Holder::start();
+    let mut svc = Service::start_with(POLICY, &["--holder", holder.socket.to_str().unwrap()]);
+    let c = svc
+        .hooks(image("held").args(["sleep", "60"]), "closed")
+        .start()
+        .unwrap();
+    assert!(runs(&c, &["true"]));
+    svc.crash();
+    // Fail-closed: with nobody deciding, every exec that needs a decision is
+    // refused at once. A program already decided (and unchanged) stays
+    // allowed by the kernel's cache.
+    let started = Instant::now();
+    let probe = ["/usr/local/bin/probe", "read", "/etc/hosts"];
+    assert!(
+        !runs(&c, &probe),
+        "an undecided exec ran while the service was down"
+    );
+    assert!(!runs(&c, &["/usr/local/bin/evil"]));
+    assert!(runs(&c, &["true"]), "the cached allow of busybox was lost");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "refusals waited"
+    );
+    svc.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !runs(&c, &["true"]) {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted service did not take over"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!runs(&c, &["/usr/local/bin/evil"]));
+    assert!(!svc.wait_alerts("exec /usr/local/bin/evil", 1).is_empty());
+}
+
+#[test]
+fn while_the_service_is_down_a_fail_open_policy_lets_things_run() {
+    let holder = Holder::start();
+    let policy = format!("{POLICY}  failure:\n    on_agent_gone: open\n");
+    let mut svc = Service::start_with(&policy, &["--holder", holder.socket.to_str().unwrap()]);
+    let c = svc
+        .hooks(image("held-open").args(["sleep", "60"]), "closed")
+        .start()
+        .unwrap();
+    assert!(!runs(&c, &["/usr/local/bin/evil"]));
+    svc.crash();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !runs(&c, &["/usr/local/bin/evil"]) {
+        assert!(Instant::now() < deadline, "fail-open did not open");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

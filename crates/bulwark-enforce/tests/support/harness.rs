@@ -57,6 +57,7 @@ impl Harness {
             instance,
             bpffs: "/sys/fs/bpf".into(),
             state_dir: dir.path().join("state"),
+            holder: None,
         };
         Harness::start(config, dir, dns)
     }

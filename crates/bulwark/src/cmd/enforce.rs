@@ -23,6 +23,8 @@ use nix::sys::signal::{SigSet, Signal};
 
 /// Default control socket.
 pub const DEFAULT_SOCKET: &str = "/run/bulwark/enforce.sock";
+/// Default holder socket.
+pub const DEFAULT_HOLDER: &str = "/run/bulwark/enforce-hold.sock";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -34,6 +36,12 @@ pub struct Args {
 enum Sub {
     /// Run the service (until SIGINT/SIGTERM).
     Serve(ServeArgs),
+    /// Keep the fanotify groups of a running service alive, and refuse
+    /// (or allow, per policy) while it is gone. Run it as its own unit.
+    Hold {
+        #[arg(long, default_value = DEFAULT_HOLDER)]
+        socket: PathBuf,
+    },
     /// Ask a running service what it protects and which backends it uses.
     Status {
         #[arg(long, default_value = DEFAULT_SOCKET)]
@@ -67,6 +75,10 @@ struct ServeArgs {
     /// protecting secrets and the image's code only).
     #[arg(long)]
     strict_files: bool,
+    /// Socket of `bulwark enforce hold`: it keeps the fanotify groups (and
+    /// each policy's fail-open/fail-closed choice) while this service is down.
+    #[arg(long)]
+    holder: Option<PathBuf>,
     /// On exit, tear everything down (detach programs, remove pins) instead
     /// of leaving network enforcement in place for the next start.
     #[arg(long)]
@@ -79,6 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Sub::Serve(a) => serve(a),
         Sub::Status { socket } => status(&socket),
+        Sub::Hold { socket } => hold(&socket),
     }
 }
 
@@ -125,6 +138,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| PathBuf::from("/run/bulwark/enforce").join(&args.instance)),
         instance: args.instance.clone(),
         bpffs: args.bpffs.clone(),
+        holder: args.holder.clone(),
     };
     let enforcer = Arc::new(
         Enforcer::start(
@@ -163,6 +177,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.uninstall_on_exit {
         enforcer.uninstall();
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hold(socket: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    signals.thread_block().context("blocking SIGINT/SIGTERM")?;
+    let mut holder = bulwark_enforce::holder::Holder::bind(socket)
+        .with_context(|| format!("listening on {}", socket.display()))?;
+    eprintln!("bulwark enforce hold: listening on {}", socket.display());
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stopping.clone();
+    std::thread::spawn(move || {
+        let _ = signals.wait();
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    holder.run(&|| stopping.load(std::sync::atomic::Ordering::Relaxed));
     Ok(ExitCode::SUCCESS)
 }
 
