@@ -1,0 +1,235 @@
+//! `cargo bench -p bulwark-vulndb`: import, match and re-match on the real
+//! advisory data in `shared/data/osv`, each phase in its own process so its
+//! peak RSS (VmHWM) is its own. Every number is printed next to a baseline
+//! measured in the same run:
+//!
+//! * import: reading + parsing + validating every record without storing
+//!   (baseline) vs the full import into a fresh store;
+//! * match: looking each of 10,000 packages up in the key set (baseline)
+//!   vs matching all of them (`match_components` on the store);
+//! * re-match: matching all 1,000 stored SBOMs again (baseline, what a
+//!   scanner without key tracking does) vs `rescan::rematch` after a 1%
+//!   advisory delta.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Instant, SystemTime};
+
+use bulwark_vulndb::import::{Item, Limits, read_inputs};
+use bulwark_vulndb::matcher::{Component, match_components};
+use bulwark_vulndb::osv::{Event, Record};
+use bulwark_vulndb::rescan::{StoreAdvisories, rematch, scan_inventory};
+use bulwark_vulndb::store::{Store, StoreError, StoredInventory};
+
+const ARCHIVES: [&str; 8] = [
+    "osv/rustsec.tar.zst",
+    "osv/go.tar.zst",
+    "osv/pypi.tar.zst",
+    "osv/almalinux.tar.zst",
+    "osv/oss-fuzz.tar.zst",
+    "osv/ghsa-sample.tar.zst",
+    "osv/debian-lists.tar.zst",
+    "osv/alpine-secdb.tar.zst",
+];
+
+fn data_dir() -> PathBuf {
+    let start = Path::new(env!("CARGO_MANIFEST_DIR"));
+    start
+        .ancestors()
+        .map(|a| a.join("shared/data"))
+        .find(|d| d.join("SOURCES.md").is_file())
+        .unwrap_or_else(|| panic!("shared/data not found above {}", start.display()))
+}
+
+fn inputs() -> Vec<PathBuf> {
+    ARCHIVES.iter().map(|a| data_dir().join(a)).collect()
+}
+
+fn peak_rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn import_all(store: &Store) {
+    for path in inputs() {
+        store
+            .import::<StoreError>("bench", SystemTime::now(), |imp| {
+                read_inputs(std::slice::from_ref(&path), &Limits::default(), &mut |item| {
+                    if let Item::Record { record, .. } = item {
+                        imp.put(&record).unwrap();
+                    }
+                    Ok(())
+                })
+                .unwrap();
+                Ok(())
+            })
+            .unwrap();
+    }
+}
+
+/// `n` components built from the store's own keys, at versions taken from
+/// the records (each one's first fixed version, so some match other records).
+fn components(store: &Store, n: usize, salt: usize) -> Vec<Component> {
+    let mut keys: Vec<(String, String)> = store.all_keys().unwrap().into_iter().collect();
+    keys.sort();
+    let mut out = Vec::with_capacity(n);
+    let mut i = salt;
+    while out.len() < n {
+        let (eco, name) = &keys[i % keys.len()];
+        i += 7919;
+        let version = store
+            .advisories_for(eco, name)
+            .unwrap()
+            .iter()
+            .flat_map(|v| v.affected.iter().flat_map(|a| a.ranges.iter().flat_map(|r| r.events.iter())))
+            .find_map(|e| match e {
+                Event::Fixed(f) => Some(f.clone()),
+                _ => None,
+            });
+        let Some(version) = version else { continue };
+        out.push(Component {
+            ecosystem: eco.clone(),
+            name: name.clone(),
+            version: version.clone(),
+            package: format!("{name}-{}", out.len()),
+            installed_version: version,
+            purl: None,
+            layer: None,
+        });
+    }
+    out
+}
+
+fn phase(name: &str, db: &Path) -> (f64, f64, String) {
+    match name {
+        "import-baseline" => {
+            let t = Instant::now();
+            let mut n = 0u64;
+            read_inputs(&inputs(), &Limits::default(), &mut |item| {
+                if matches!(item, Item::Record { .. }) {
+                    n += 1;
+                }
+                Ok(())
+            })
+            .unwrap();
+            (t.elapsed().as_secs_f64(), 0.0, format!("{n} records read and validated"))
+        }
+        "import" => {
+            let _ = std::fs::remove_file(db);
+            let t = Instant::now();
+            let store = Store::open_or_create(db).unwrap();
+            import_all(&store);
+            let secs = t.elapsed().as_secs_f64();
+            let size = std::fs::metadata(db).unwrap().len();
+            let records = store.status().unwrap().records;
+            (secs, 0.0, format!("{records} records, store {size} bytes"))
+        }
+        "match" => {
+            let store = Store::open_existing(db).unwrap();
+            let comps = components(&store, 10_000, 0);
+            let keys = store.all_keys().unwrap();
+            let t = Instant::now();
+            let hits = comps.iter().filter(|c| keys.contains(&(c.ecosystem.clone(), c.name.clone()))).count();
+            let base = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let source = StoreAdvisories::new(&store).unwrap();
+            let report = match_components(&comps, &source).unwrap();
+            let secs = t.elapsed().as_secs_f64();
+            (secs, base, format!("10000 packages ({hits} with advisories), {} findings", report.findings.len()))
+        }
+        "rematch" => {
+            let dir = tempfile::TempDir::new().unwrap();
+            let copy = dir.path().join("db.sqlite");
+            std::fs::copy(db, &copy).unwrap();
+            let store = Store::open_existing(&copy).unwrap();
+            let now = "2026-01-01T00:00:00Z";
+            let pool = components(&store, 20_000, 1);
+            for i in 0..1_000 {
+                let comps: Vec<Component> = (0..300).map(|k| pool[(i * 131 + k * 17) % pool.len()].clone()).collect();
+                let inv = StoredInventory { digest: format!("sha256:{i:064}"), reference: format!("img:{i}"), stored_at: now.into(), components: comps };
+                scan_inventory(&store, &inv, now).unwrap();
+            }
+            // Baseline: match every stored SBOM again.
+            let t = Instant::now();
+            let source = StoreAdvisories::new(&store).unwrap();
+            for i in 0..1_000 {
+                let inv = store.inventory(&format!("sha256:{i:064}")).unwrap().unwrap();
+                match_components(&inv.components, &source).unwrap();
+            }
+            let base = t.elapsed().as_secs_f64();
+            // A 1% delta: every 100th record gets a later `modified` and its
+            // first fixed version moved up to the introduced one.
+            let mut ids: Vec<String> = Vec::new();
+            for key in store.all_keys().unwrap() {
+                for v in store.advisories_for(&key.0, &key.1).unwrap() {
+                    ids.push(v.id);
+                }
+            }
+            ids.sort();
+            ids.dedup();
+            let delta: Vec<Record> = ids
+                .iter()
+                .step_by(100)
+                .map(|id| {
+                    let mut raw = store.record(id).unwrap().unwrap();
+                    raw["modified"] = serde_json::json!("2030-01-01T00:00:00Z");
+                    raw["summary"] = serde_json::json!("changed by the benchmark");
+                    Record::from_value(raw).unwrap()
+                })
+                .collect();
+            let t = Instant::now();
+            let summary = store
+                .import::<StoreError>("delta", SystemTime::now(), |imp| {
+                    for r in &delta {
+                        imp.put(r).unwrap();
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            let keys: BTreeSet<(String, String)> = summary.changed_keys;
+            let re = rematch(&store, &keys, "2030-01-01T00:00:01Z").unwrap();
+            let secs = t.elapsed().as_secs_f64();
+            (secs, base, format!("{} changed records, {} of 1000 SBOMs re-matched, {} events", summary.changed, re.rematched, re.events.len()))
+        }
+        other => panic!("unknown phase {other}"),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(p) = args.iter().find_map(|a| a.strip_prefix("--phase=")) {
+        let db = PathBuf::from(args.iter().find_map(|a| a.strip_prefix("--db=")).unwrap());
+        let (secs, base, note) = phase(p, &db);
+        println!("{secs} {base} {} {note}", peak_rss_kb());
+        return;
+    }
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = dir.path().join("vulndb.sqlite");
+    let me = std::env::current_exe().unwrap();
+    let mut results = Vec::new();
+    for p in ["import-baseline", "import", "match", "rematch"] {
+        let out = Command::new(&me).arg(format!("--phase={p}")).arg(format!("--db={}", db.display())).output().unwrap();
+        assert!(out.status.success(), "phase {p}: {}", String::from_utf8_lossy(&out.stderr));
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let mut parts = line.splitn(4, ' ');
+        let secs: f64 = parts.next().unwrap().parse().unwrap();
+        let base: f64 = parts.next().unwrap().parse().unwrap();
+        let rss: u64 = parts.next().unwrap().parse().unwrap();
+        let note = parts.next().unwrap_or("").to_string();
+        results.push((p, secs, base, rss, note));
+    }
+    let import_base = results[0].1;
+    println!("{:<16} {:>10} {:>12} {:>8} {:>10}  note", "phase", "time", "baseline", "ratio", "peak RSS");
+    for (p, secs, base, rss, note) in &results {
+        let base = if *p == "import" { import_base } else { *base };
+        let ratio = if base > 0.0 { format!("{:.1}x", secs / base) } else { "-".into() };
+        println!("{p:<16} {:>8.3} s {:>10.3} s {ratio:>8} {:>7} MiB  {note}", secs, base, rss / 1024);
+    }
+}
