@@ -21,7 +21,7 @@ use std::time::{Instant, SystemTime};
 use bulwark_vulndb::import::{Item, Limits, read_inputs};
 use bulwark_vulndb::matcher::{Component, match_components};
 use bulwark_vulndb::osv::{Event, Record};
-use bulwark_vulndb::rescan::{StoreAdvisories, rematch, scan_inventory};
+use bulwark_vulndb::rescan::{StoreAdvisories, rematch, scan_inventory_with};
 use bulwark_vulndb::store::{Store, StoreError, StoredInventory};
 
 const ARCHIVES: [&str; 8] = [
@@ -151,10 +151,11 @@ fn phase(name: &str, db: &Path) -> (f64, f64, String) {
             let store = Store::open_existing(&copy).unwrap();
             let now = "2026-01-01T00:00:00Z";
             let pool = components(&store, 20_000, 1);
+            let shared = StoreAdvisories::new(&store).unwrap();
             for i in 0..1_000 {
                 let comps: Vec<Component> = (0..300).map(|k| pool[(i * 131 + k * 17) % pool.len()].clone()).collect();
                 let inv = StoredInventory { digest: format!("sha256:{i:064}"), reference: format!("img:{i}"), stored_at: now.into(), components: comps };
-                scan_inventory(&store, &inv, now).unwrap();
+                scan_inventory_with(&store, &shared, &inv, now).unwrap();
             }
             // Baseline: match every stored SBOM again.
             let t = Instant::now();

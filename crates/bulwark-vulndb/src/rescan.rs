@@ -87,9 +87,18 @@ pub fn scan_inventory(
     inv: &StoredInventory,
     now: &str,
 ) -> Result<ScanOutcome, StoreError> {
+    scan_inventory_with(store, &StoreAdvisories::new(store)?, inv, now)
+}
+
+/// [`scan_inventory`] with an advisory source shared across scans.
+pub fn scan_inventory_with(
+    store: &Store,
+    source: &StoreAdvisories<'_>,
+    inv: &StoredInventory,
+    now: &str,
+) -> Result<ScanOutcome, StoreError> {
     store.put_inventory(inv)?;
-    let source = StoreAdvisories::new(store)?;
-    let report = match_components(&inv.components, &source)?;
+    let report = match_components(&inv.components, source)?;
     let events = store.transaction(|| {
         store.record_findings(&inv.digest, &inv.reference, &report.findings, now)
     })?;
@@ -115,7 +124,7 @@ pub fn rematch(
     let digests = store.inventories_with_keys(changed_keys)?;
     let mut summary = RematchSummary {
         rematched: digests.len(),
-        stored: store.status()?.stored_sboms,
+        stored: store.inventory_count()?,
         events: Vec::new(),
     };
     if digests.is_empty() {
