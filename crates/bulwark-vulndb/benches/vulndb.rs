@@ -61,12 +61,16 @@ fn import_all(store: &Store) {
     for path in inputs() {
         store
             .import::<StoreError>("bench", SystemTime::now(), |imp| {
-                read_inputs(std::slice::from_ref(&path), &Limits::default(), &mut |item| {
-                    if let Item::Record { record, .. } = item {
-                        imp.put(&record).unwrap();
-                    }
-                    Ok(())
-                })
+                read_inputs(
+                    std::slice::from_ref(&path),
+                    &Limits::default(),
+                    &mut |item| {
+                        if let Item::Record { record, .. } = item {
+                            imp.put(&record).unwrap();
+                        }
+                        Ok(())
+                    },
+                )
                 .unwrap();
                 Ok(())
             })
@@ -88,7 +92,11 @@ fn components(store: &Store, n: usize, salt: usize) -> Vec<Component> {
             .advisories_for(eco, name)
             .unwrap()
             .iter()
-            .flat_map(|v| v.affected.iter().flat_map(|a| a.ranges.iter().flat_map(|r| r.events.iter())))
+            .flat_map(|v| {
+                v.affected
+                    .iter()
+                    .flat_map(|a| a.ranges.iter().flat_map(|r| r.events.iter()))
+            })
             .find_map(|e| match e {
                 Event::Fixed(f) => Some(f.clone()),
                 _ => None,
@@ -119,7 +127,11 @@ fn phase(name: &str, db: &Path) -> (f64, f64, String) {
                 Ok(())
             })
             .unwrap();
-            (t.elapsed().as_secs_f64(), 0.0, format!("{n} records read and validated"))
+            (
+                t.elapsed().as_secs_f64(),
+                0.0,
+                format!("{n} records read and validated"),
+            )
         }
         "import" => {
             let _ = std::fs::remove_file(db);
@@ -136,13 +148,23 @@ fn phase(name: &str, db: &Path) -> (f64, f64, String) {
             let comps = components(&store, 10_000, 0);
             let keys = store.all_keys().unwrap();
             let t = Instant::now();
-            let hits = comps.iter().filter(|c| keys.contains(&(c.ecosystem.clone(), c.name.clone()))).count();
+            let hits = comps
+                .iter()
+                .filter(|c| keys.contains(&(c.ecosystem.clone(), c.name.clone())))
+                .count();
             let base = t.elapsed().as_secs_f64();
             let t = Instant::now();
             let source = StoreAdvisories::new(&store).unwrap();
             let report = match_components(&comps, &source).unwrap();
             let secs = t.elapsed().as_secs_f64();
-            (secs, base, format!("10000 packages ({hits} with advisories), {} findings", report.findings.len()))
+            (
+                secs,
+                base,
+                format!(
+                    "10000 packages ({hits} with advisories), {} findings",
+                    report.findings.len()
+                ),
+            )
         }
         "rematch" => {
             let dir = tempfile::TempDir::new().unwrap();
@@ -153,15 +175,25 @@ fn phase(name: &str, db: &Path) -> (f64, f64, String) {
             let pool = components(&store, 20_000, 1);
             let shared = StoreAdvisories::new(&store).unwrap();
             for i in 0..1_000 {
-                let comps: Vec<Component> = (0..300).map(|k| pool[(i * 131 + k * 17) % pool.len()].clone()).collect();
-                let inv = StoredInventory { digest: format!("sha256:{i:064}"), reference: format!("img:{i}"), stored_at: now.into(), components: comps };
+                let comps: Vec<Component> = (0..300)
+                    .map(|k| pool[(i * 131 + k * 17) % pool.len()].clone())
+                    .collect();
+                let inv = StoredInventory {
+                    digest: format!("sha256:{i:064}"),
+                    reference: format!("img:{i}"),
+                    stored_at: now.into(),
+                    components: comps,
+                };
                 scan_inventory_with(&store, &shared, &inv, now).unwrap();
             }
             // Baseline: match every stored SBOM again.
             let t = Instant::now();
             let source = StoreAdvisories::new(&store).unwrap();
             for i in 0..1_000 {
-                let inv = store.inventory(&format!("sha256:{i:064}")).unwrap().unwrap();
+                let inv = store
+                    .inventory(&format!("sha256:{i:064}"))
+                    .unwrap()
+                    .unwrap();
                 match_components(&inv.components, &source).unwrap();
             }
             let base = t.elapsed().as_secs_f64();
@@ -197,7 +229,16 @@ fn phase(name: &str, db: &Path) -> (f64, f64, String) {
             let keys: BTreeSet<(String, String)> = summary.changed_keys;
             let re = rematch(&store, &keys, "2030-01-01T00:00:01Z").unwrap();
             let secs = t.elapsed().as_secs_f64();
-            (secs, base, format!("{} changed records, {} of 1000 SBOMs re-matched, {} events", summary.changed, re.rematched, re.events.len()))
+            (
+                secs,
+                base,
+                format!(
+                    "{} changed records, {} of 1000 SBOMs re-matched, {} events",
+                    summary.changed,
+                    re.rematched,
+                    re.events.len()
+                ),
+            )
         }
         other => panic!("unknown phase {other}"),
     }
@@ -216,8 +257,16 @@ fn main() {
     let me = std::env::current_exe().unwrap();
     let mut results = Vec::new();
     for p in ["import-baseline", "import", "match", "rematch"] {
-        let out = Command::new(&me).arg(format!("--phase={p}")).arg(format!("--db={}", db.display())).output().unwrap();
-        assert!(out.status.success(), "phase {p}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(&me)
+            .arg(format!("--phase={p}"))
+            .arg(format!("--db={}", db.display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "phase {p}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let mut parts = line.splitn(4, ' ');
         let secs: f64 = parts.next().unwrap().parse().unwrap();
@@ -227,10 +276,22 @@ fn main() {
         results.push((p, secs, base, rss, note));
     }
     let import_base = results[0].1;
-    println!("{:<16} {:>10} {:>12} {:>8} {:>10}  note", "phase", "time", "baseline", "ratio", "peak RSS");
+    println!(
+        "{:<16} {:>10} {:>12} {:>8} {:>10}  note",
+        "phase", "time", "baseline", "ratio", "peak RSS"
+    );
     for (p, secs, base, rss, note) in &results {
         let base = if *p == "import" { import_base } else { *base };
-        let ratio = if base > 0.0 { format!("{:.1}x", secs / base) } else { "-".into() };
-        println!("{p:<16} {:>8.3} s {:>10.3} s {ratio:>8} {:>7} MiB  {note}", secs, base, rss / 1024);
+        let ratio = if base > 0.0 {
+            format!("{:.1}x", secs / base)
+        } else {
+            "-".into()
+        };
+        println!(
+            "{p:<16} {:>8.3} s {:>10.3} s {ratio:>8} {:>7} MiB  {note}",
+            secs,
+            base,
+            rss / 1024
+        );
     }
 }

@@ -30,7 +30,9 @@ fn pypi_matching_agrees_with_packaging_or_the_difference_is_explained() {
     let mut labels = Vec::new();
     let eco = Ecosystem::parse("PyPI").unwrap();
     for path in support::files_with_ext(&root, &[".yaml"]) {
-        let Ok(rec) = parse_record(&std::fs::read(&path).unwrap(), Format::Yaml) else { continue };
+        let Ok(rec) = parse_record(&std::fs::read(&path).unwrap(), Format::Yaml) else {
+            continue;
+        };
         for a in &rec.vuln.affected {
             let mut versions: BTreeSet<String> = a.versions.iter().cloned().collect();
             for r in &a.ranges {
@@ -45,12 +47,18 @@ fn pypi_matching_agrees_with_packaging_or_the_difference_is_explained() {
             }
             for v in versions {
                 // Both sides read only valid PEP 440 (packaging >= 22 has no legacy versions).
-                let Ok(parsed) = Scheme::Pep440.parse(&v) else { continue };
-                let bulwark_vulndb::version::Version::Pep440(p) = parsed else { continue };
+                let Ok(parsed) = Scheme::Pep440.parse(&v) else {
+                    continue;
+                };
+                let bulwark_vulndb::version::Version::Pep440(p) = parsed else {
+                    continue;
+                };
                 if !p.is_pep440() {
                     continue;
                 }
-                let Ok(hit) = evaluate(&eco, &v, a) else { continue };
+                let Ok(hit) = evaluate(&eco, &v, a) else {
+                    continue;
+                };
                 queries.push(json!({"affected": serde_json::to_value(a).unwrap(), "version": v}));
                 ours.push(hit.is_some());
                 labels.push((rec.vuln.id.clone(), v));
@@ -64,9 +72,20 @@ fn pypi_matching_agrees_with_packaging_or_the_difference_is_explained() {
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
     let python = support::python_with("packaging");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/pep440_osv.py");
-    let out = Command::new(python).arg(script).arg(&input).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let theirs: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    let out = Command::new(python)
+        .arg(script)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
     assert_eq!(theirs.len(), ours.len());
     let mut differences = BTreeSet::new();
     for ((label, ours), theirs) in labels.iter().zip(&ours).zip(&theirs) {
@@ -76,11 +95,15 @@ fn pypi_matching_agrees_with_packaging_or_the_difference_is_explained() {
             _ => continue,
         };
         if *ours != theirs {
-            differences.insert(format!("{} {} bulwark={} packaging={}", label.0, label.1, ours, theirs));
+            differences.insert(format!(
+                "{} {} bulwark={} packaging={}",
+                label.0, label.1, ours, theirs
+            ));
         }
     }
     let listed_text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crosscheck/pypi-differences.md"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/crosscheck/pypi-differences.md"),
     )
     .unwrap();
     let listed: BTreeSet<String> = listed_text
@@ -89,13 +112,24 @@ fn pypi_matching_agrees_with_packaging_or_the_difference_is_explained() {
         .filter_map(|l| l.split('`').next())
         .map(str::to_string)
         .collect();
-    println!("{} queries, {} differences", queries.len(), differences.len());
+    println!(
+        "{} queries, {} differences",
+        queries.len(),
+        differences.len()
+    );
     let unexplained: Vec<&String> = differences.difference(&listed).collect();
     let gone: Vec<&String> = listed.difference(&differences).collect();
     assert!(
         unexplained.is_empty() && gone.is_empty(),
         "unexplained differences:\n{}\nlisted but gone:\n{}",
-        unexplained.iter().map(|s| format!("- `{s}`")).collect::<Vec<_>>().join("\n"),
-        gone.iter().map(|s| format!("- `{s}`")).collect::<Vec<_>>().join("\n")
+        unexplained
+            .iter()
+            .map(|s| format!("- `{s}`"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        gone.iter()
+            .map(|s| format!("- `{s}`"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }

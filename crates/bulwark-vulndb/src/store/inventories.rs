@@ -106,7 +106,9 @@ impl Store {
     /// How many inventories are stored.
     pub fn inventory_count(&self) -> Result<u64, StoreError> {
         self.conn()
-            .query_row("SELECT count(*) FROM inventories", [], |r| r.get::<_, i64>(0))
+            .query_row("SELECT count(*) FROM inventories", [], |r| {
+                r.get::<_, i64>(0)
+            })
             .map(|n| n.max(0) as u64)
             .map_err(|e| self.err(e))
     }
