@@ -15,6 +15,7 @@ mod hook;
 mod identity;
 mod image_args;
 mod image_walk;
+mod nanoseg;
 mod profile;
 mod proxy;
 mod replay;

@@ -41,6 +41,8 @@ pub struct Args {
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     duration: Option<u64>,
+    #[command(flatten)]
+    nanoseg: super::nanoseg::ProfilesArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -78,6 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         queue_capacity: args.queue,
         ..SensorConfig::default()
     };
+    let mut profiles = args.nanoseg.start()?;
     let (sensor, stream) = Sensor::start(cfg).context("starting the sensor")?;
     let _metrics = match args.metrics {
         Some(addr) => Some(serve_metrics(addr, &sensor)?),
@@ -90,13 +93,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let events = args.events.then(|| BufWriter::new(stdout.lock()));
     let mut sink = JsonLines::new(events, std::io::stderr());
     let stats = Arc::clone(stream.stats());
-    consume(&stream, &mut sink, &stop, deadline);
+    consume(&stream, &mut sink, profiles.as_mut(), &stop, deadline);
     // Stop in the background while the rest of the stream is written out.
     let stopper = std::thread::spawn(move || sensor.stop());
     for record in stream {
+        if let Some(p) = profiles.as_mut() {
+            p.record(&record);
+        }
         if sink.write(&record, &stats).is_err() {
             break;
         }
+    }
+    if let Some(p) = profiles {
+        let s = p.finish()?;
+        eprintln!(
+            "bulwark: profiles: {} events, {} alerts, {} changes audited",
+            s.events, s.alerts, s.changes
+        );
     }
     let _ = sink.flush();
     stopper
@@ -116,6 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn consume<W: Write, H: Write>(
     stream: &EventStream,
     sink: &mut JsonLines<W, H>,
+    mut profiles: Option<&mut super::nanoseg::Runner>,
     stop: &AtomicBool,
     deadline: Option<Instant>,
 ) {
@@ -127,6 +141,9 @@ fn consume<W: Write, H: Write>(
         }
         match stream.recv_timeout(Duration::from_millis(200)) {
             Ok(record) => {
+                if let Some(p) = profiles.as_deref_mut() {
+                    p.record(&record);
+                }
                 unflushed += 1;
                 if sink.write(&record, &stats).is_err()
                     || (unflushed >= 256 && sink.flush().is_err())
@@ -136,6 +153,9 @@ fn consume<W: Write, H: Write>(
                 unflushed %= 256;
             }
             Err(RecvTimeoutError::Timeout) => {
+                if let Some(p) = profiles.as_deref_mut() {
+                    p.idle();
+                }
                 unflushed = 0;
                 if sink.flush().is_err() {
                     return;
