@@ -293,3 +293,47 @@ fn import_merge_learns_across_environments() {
     );
     assert!(yaml.contains("- prod"), "{yaml}");
 }
+
+#[test]
+fn replay_with_profiles_learns_and_detects_from_a_recording() {
+    let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let events = vec![
+        exec(10, 1, "/usr/sbin/httpd", "/usr/sbin/httpd", &["httpd"]),
+        listen(10, "0.0.0.0:8080"),
+        open(10, "/etc/../etc/shadow", true, false),
+        connect(10, "169.254.169.254:80"),
+    ];
+    let recording: String = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut e = e.clone();
+            e.seq = i as u64 + 1;
+            format!("{}\n", serde_json::to_string(&e).unwrap_or_default())
+        })
+        .collect();
+    let file = d.path().join("rec.jsonl");
+    let _ = std::fs::write(&file, recording);
+    let alerts = d.path().join("alerts.jsonl");
+    let sink = format!("file:{}", alerts.display());
+    let o = bulwark(
+        d.path(),
+        &[
+            "replay",
+            &file.to_string_lossy(),
+            "--profiles",
+            "--alerts",
+            &sink,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rules: Vec<String> = std::fs::read_to_string(&alerts)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|a| a["reason"]["rule"]["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(rules, ["credential-read", "cloud-metadata"]);
+    let o = bulwark(d.path(), &["profile", "show", WEB]);
+    assert!(stdout(&o).contains("port: 8080"), "{}", stdout(&o));
+}
