@@ -297,7 +297,7 @@ fn import_merge_learns_across_environments() {
 #[test]
 fn replay_with_profiles_learns_and_detects_from_a_recording() {
     let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let events = vec![
+    let events = [
         exec(10, 1, "/usr/sbin/httpd", "/usr/sbin/httpd", &["httpd"]),
         listen(10, "0.0.0.0:8080"),
         open(10, "/etc/../etc/shadow", true, false),
