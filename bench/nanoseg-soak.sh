@@ -10,10 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-1800}"
 export NANOSEG_MONITOR_SECONDS="$seconds"
+report=target/tmp/nanoseg-scenarios/web.json
+rm -f "$report"
 cargo nextest run -p bulwark -E 'test(web_workload_learned_quiet_in_monitor_and_every_attack_detected)' \
-  --no-capture --slow-timeout 7200s 2>&1 | grep -E '^  |^scenario' || true
-report=$(ls -t target/tmp/nanoseg-scenarios/web.json 2>/dev/null | head -1)
-[ -n "$report" ] || { echo "no report written" >&2; exit 1; }
+  --no-capture 2>&1 | grep -E '^  |^scenario' || true
+[ -f "$report" ] || { echo "no report written: the scenario did not finish" >&2; exit 1; }
 python3 - "$report" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -24,6 +24,7 @@ use crate::learn::{Limits, Use};
 use crate::maintain;
 use crate::modes::ModeChange;
 use crate::observe::{self, Observation};
+use crate::peers::PeerMap;
 use crate::proctable::{ProcInfo, ProcTable};
 use crate::spec::{Class, ImageVersion, Timestamp, WorkloadProfile};
 use crate::workload::{image_version, is_runtime_process, workload_of};
@@ -114,6 +115,7 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     profiles: BTreeMap<WorkloadId, WorkloadProfile>,
     table: ProcTable,
+    peers: PeerMap,
     dirty: BTreeSet<WorkloadId>,
 }
 
@@ -129,11 +131,13 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     pub fn new(config: Config, clock: Arc<dyn Clock>) -> Engine {
         let table = ProcTable::new(config.max_processes);
+        let peers = PeerMap::new(config.max_processes);
         Engine {
             config,
             clock,
             profiles: BTreeMap::new(),
             table,
+            peers,
             dirty: BTreeSet::new(),
         }
     }
@@ -175,6 +179,7 @@ impl Engine {
         let Some(workload) = workload_of(container) else {
             return out;
         };
+        self.peers.observe(event, &workload);
         let at = event.time;
         let profile = self
             .profiles
@@ -223,7 +228,7 @@ impl Engine {
             image: image.as_deref(),
             environment: &self.config.environment,
         };
-        for obs in observe::observe(event, &self.table) {
+        for obs in observe::observe(event, &self.table, &self.peers) {
             if profile.touch(&obs, &u).is_some() {
                 continue;
             }

@@ -80,11 +80,12 @@ impl WorkloadProfile {
                 peer,
                 port,
                 protocol,
+                owner,
             } => s
                 .network
                 .egress
                 .iter_mut()
-                .find(|r| egress_matches(r, peer, *port, *protocol))
+                .find(|r| egress_matches(r, peer, owner.as_ref(), *port, *protocol))
                 .map(|r| touch(&mut r.seen, u)),
             Observation::Listen { port, protocol } => s
                 .network
@@ -115,7 +116,14 @@ impl WorkloadProfile {
                 peer,
                 port,
                 protocol,
-            } => self.learn_egress(peer, *port, *protocol, u, limits),
+                owner,
+            } => match owner {
+                // A known peer is learned by identity, not by address.
+                Some(w) => {
+                    self.learn_egress(&Peer::Workload(w.clone()), *port, *protocol, u, limits)
+                }
+                None => self.learn_egress(peer, *port, *protocol, u, limits),
+            },
             Observation::Listen { port, protocol } => self.spec.network.listen.push(ListenRule {
                 port: *port,
                 protocol: *protocol,
@@ -221,12 +229,14 @@ fn process_matches(
 fn egress_matches(
     rule: &EgressRule,
     peer: &Peer,
+    owner: Option<&bulwark_core::WorkloadId>,
     port: Option<u16>,
     proto: SocketProtocol,
 ) -> bool {
     let port_ok = rule.port.is_none() || rule.port == port;
     let peer_ok = match (&rule.peer, peer) {
         (Peer::Cidr(range), Peer::Cidr(host)) => range.contains(host.addr()),
+        (Peer::Workload(w), _) => owner == Some(w),
         (a, b) => a == b,
     };
     rule.protocol == proto && port_ok && peer_ok
@@ -433,6 +443,7 @@ mod tests {
                 peer: Peer::Cidr(Cidr::host(IpAddr::from([10, 1, 2, i]))),
                 port: Some(443),
                 protocol: SocketProtocol::Tcp,
+                owner: None,
             };
             learn_or_touch(&mut p, &obs);
         }
@@ -442,6 +453,7 @@ mod tests {
             peer: Peer::Cidr(Cidr::host(IpAddr::from([10, 1, 2, 99]))),
             port: Some(22),
             protocol: SocketProtocol::Tcp,
+            owner: None,
         };
         assert!(p.touch(&other_port, &u()).is_none());
     }

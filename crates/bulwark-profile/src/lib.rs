@@ -31,6 +31,7 @@ mod maintain;
 mod modes;
 mod observe;
 mod pattern;
+mod peers;
 mod proctable;
 mod spec;
 mod workload;
@@ -52,6 +53,7 @@ pub use maintain::{MergeReport, age, merge};
 pub use modes::{ModeChange, demoted, promoted};
 pub use observe::{Observation, capability_name};
 pub use pattern::{ArgPattern, Cidr, PathPattern, normalize_path};
+pub use peers::PEER_TTL;
 pub use spec::{
     API_VERSION, Access, CapabilityRule, Class, EgressRule, FileRule, ImageVersion, KIND, Learning,
     ListenRule, Metadata, Modes, Network, Peer, ProcessRule, Seen, Spec, Timestamp,

@@ -4,6 +4,7 @@
 use bulwark_core::{Event, EventKind, PrivilegeChangeKind, SocketInfo, SocketProtocol};
 
 use crate::pattern::{Cidr, normalize_path};
+use crate::peers::PeerMap;
 use crate::proctable::{ProcInfo, ProcTable};
 use crate::spec::{Access, Class, Peer};
 
@@ -33,6 +34,8 @@ pub enum Observation {
         peer: Peer,
         port: Option<u16>,
         protocol: SocketProtocol,
+        /// The workload that owns the remote address, when known.
+        owner: Option<bulwark_core::WorkloadId>,
     },
     Listen {
         port: u16,
@@ -71,10 +74,17 @@ impl Observation {
                 peer,
                 port,
                 protocol,
-            } => match port {
-                Some(port) => format!("connection to {peer} port {port}/{}", proto(*protocol)),
-                None => format!("connection to {peer} ({})", proto(*protocol)),
-            },
+                owner,
+            } => {
+                let to = match owner {
+                    Some(w) => format!("workload {w} ({peer})"),
+                    None => peer.to_string(),
+                };
+                match port {
+                    Some(port) => format!("connection to {to} port {port}/{}", proto(*protocol)),
+                    None => format!("connection to {to} ({})", proto(*protocol)),
+                }
+            }
             Observation::Listen { port, protocol } => {
                 format!("listening on port {port}/{}", proto(*protocol))
             }
@@ -96,8 +106,9 @@ fn refused_or_ok(result: i64) -> bool {
     result >= 0 || result == -EPERM || result == -EACCES
 }
 
-/// The behaviour `event` shows. `table` must already have seen the event.
-pub fn observe(event: &Event, table: &ProcTable) -> Vec<Observation> {
+/// The behaviour `event` shows. `table` must already have seen the event;
+/// `peers` names the workloads behind remote addresses.
+pub fn observe(event: &Event, table: &ProcTable, peers: &PeerMap) -> Vec<Observation> {
     match &event.kind {
         EventKind::Exec { exe, argv, .. } => {
             let info = table.get(event.process.tgid);
@@ -109,7 +120,9 @@ pub fn observe(event: &Event, table: &ProcTable) -> Vec<Observation> {
             result,
             ..
         } if refused_or_ok(*result) => file(path, access).into_iter().collect(),
-        EventKind::Connect { socket, .. } => egress(socket).into_iter().collect(),
+        EventKind::Connect { socket, .. } => {
+            egress(socket, event.time, peers).into_iter().collect()
+        }
         EventKind::Bind { socket, result } | EventKind::Listen { socket, result }
             if *result >= 0 =>
         {
@@ -159,12 +172,13 @@ fn file(path: &str, access: &bulwark_core::FileAccess) -> Option<Observation> {
     Some(Observation::File { path, access })
 }
 
-fn egress(socket: &SocketInfo) -> Option<Observation> {
+fn egress(socket: &SocketInfo, at: time::OffsetDateTime, peers: &PeerMap) -> Option<Observation> {
     if let (SocketProtocol::Unix, Some(path)) = (socket.protocol, &socket.path) {
         return Some(Observation::Egress {
             peer: Peer::Unix(path.clone()),
             port: None,
             protocol: SocketProtocol::Unix,
+            owner: None,
         });
     }
     let remote = socket.remote?;
@@ -172,6 +186,7 @@ fn egress(socket: &SocketInfo) -> Option<Observation> {
         peer: Peer::Cidr(Cidr::host(remote.ip())),
         port: Some(remote.port()),
         protocol: socket.protocol,
+        owner: peers.owner(remote.ip(), at).cloned(),
     })
 }
 

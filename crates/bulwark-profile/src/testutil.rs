@@ -144,3 +144,27 @@ pub fn listen(pid: u32, local: &str) -> Event {
         },
     )
 }
+
+pub fn accept(pid: u32, local: &str, remote: &str) -> Event {
+    event(
+        pid,
+        1,
+        EventKind::Accept {
+            socket: SocketInfo {
+                protocol: SocketProtocol::Tcp,
+                local: local.parse().ok(),
+                remote: remote.parse().ok(),
+                path: None,
+            },
+            result: 4,
+        },
+    )
+}
+
+/// `e` in a container of `image` with its own id (another workload).
+pub fn in_container(mut e: Event, id: &str, image: &str) -> Event {
+    let mut c = container(image);
+    c.id = ContainerId::new(id).unwrap_or_else(|e| panic!("{e}"));
+    e.container = Some(c);
+    e
+}

@@ -164,12 +164,18 @@ impl Drop for Agent {
     }
 }
 
-/// Alerts written so far.
-fn alerts(path: &Path) -> Vec<serde_json::Value> {
+/// Alerts written so far about `container`, and the agent's own health
+/// reports. Other tests' containers run on the same machine and the agent
+/// sees them too: their alerts are theirs.
+fn alerts(path: &Path, container: &str) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|a| {
+            a["container_id"] == container
+                || (a["container_id"].is_null() && a["reason"]["kind"] == "health")
+        })
         .collect()
 }
 
@@ -228,7 +234,7 @@ struct StepResult {
 }
 
 fn run_step(step: &Step, container: &Container, alerts_path: &Path) -> StepResult {
-    let before = alerts(alerts_path).len();
+    let before = alerts(alerts_path, container.id()).len();
     let host = container
         .network()
         .map(|n| n.host_addr().to_string())
@@ -276,7 +282,7 @@ fn run_step(step: &Step, container: &Container, alerts_path: &Path) -> StepResul
     let mut event_ms: Vec<Option<i128>> = vec![None; step.expect.len()];
     let deadline = start + Duration::from_secs(step.timeout_seconds);
     while Instant::now() < deadline && latency.iter().any(Option::is_none) {
-        let now = alerts(alerts_path);
+        let now = alerts(alerts_path, container.id());
         for (i, want) in step.expect.iter().enumerate() {
             let hit = now[before..]
                 .iter()
@@ -297,7 +303,7 @@ fn run_step(step: &Step, container: &Container, alerts_path: &Path) -> StepResul
         let _ = a.join();
     }
     std::thread::sleep(Duration::from_millis(300));
-    let produced: Vec<(String, String)> = alerts(alerts_path)[before..]
+    let produced: Vec<(String, String)> = alerts(alerts_path, container.id())[before..]
         .iter()
         .map(|a| {
             (
@@ -369,18 +375,27 @@ fn write_report(report: &Report) {
     }
 }
 
+/// `registry/name:tag` -> `registry/name-PID:tag`.
+fn unique_image(image: &str) -> String {
+    let repo = bulwark_profile::repository(image);
+    format!("{repo}-{}{}", std::process::id(), &image[repo.len()..])
+}
+
 fn run_scenario(file: &str) -> Report {
     let sc = load(file);
     let helpers = helpers();
     let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let alerts_path = data.path().join("alerts.jsonl");
     let agent = Agent::start(data.path(), &alerts_path, sc.quiet_window);
-    let workload = format!("image:{}", bulwark_profile::repository(&sc.image));
+    // A repository of this run's own, so runs on one machine (CI, a soak)
+    // never share a workload.
+    let image = unique_image(&sc.image);
+    let workload = format!("image:{}", bulwark_profile::repository(&image));
     let container = Container::builder(&format!("nanoseg-{}", sc.name))
         .args(sc.command.iter().map(String::as_str))
         .writable_rootfs()
         .network(Network::Veth)
-        .image(&sc.image, None)
+        .image(&image, None)
         .bind(&helpers, "/opt/attack", Access::ReadOnly)
         .start()
         .unwrap_or_else(|e| panic!("container: {e}"));
@@ -399,7 +414,7 @@ fn run_scenario(file: &str) -> Report {
             "not promoted after {}s: modes {:?}; alerts {:?}; agent: {}",
             sc.learn_timeout,
             profile_modes(data.path(), &workload),
-            alerts(&alerts_path),
+            alerts(&alerts_path, container.id()),
             std::fs::read_to_string(&agent.stderr).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(500));
@@ -413,16 +428,17 @@ fn run_scenario(file: &str) -> Report {
     std::thread::sleep(Duration::from_secs(monitor_seconds));
     // Benign activity only so far, in Discover and in Monitor: every rule or
     // deviation alert is a false positive. Health reports are the agent's.
-    let (health, false_positives): (Vec<String>, Vec<String>) = alerts(&alerts_path)
-        .iter()
-        .map(|a| {
-            format!(
-                "{}: {}",
-                label(a),
-                a["message"].as_str().unwrap_or_default()
-            )
-        })
-        .partition(|l| l.starts_with("health:"));
+    let (health, false_positives): (Vec<String>, Vec<String>) =
+        alerts(&alerts_path, container.id())
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}: {}",
+                    label(a),
+                    a["message"].as_str().unwrap_or_default()
+                )
+            })
+            .partition(|l| l.starts_with("health:"));
     stop.store(true, Ordering::Relaxed);
     let _ = client.join();
 

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use bulwark_core::{AlertReason, EventKind, ManualClock, Mode, WorkloadId};
 
 use super::*;
+use crate::spec::Peer;
 use crate::testutil::*;
 
 fn clock() -> Arc<ManualClock> {
@@ -458,4 +459,61 @@ fn replicas_share_one_profile_and_environments_merge() {
         .find(|r| r.exe == "/usr/sbin/httpd")
         .map(|r| r.seen.environments.iter().cloned().collect::<Vec<_>>());
     assert_eq!(httpd, Some(vec!["prod".to_owned(), "staging".to_owned()]));
+}
+
+#[test]
+fn egress_to_another_workload_is_learned_by_identity_and_survives_its_new_address() {
+    let clock = clock();
+    let mut e = engine(&clock);
+    let api = |ev| in_container(ev, "api-1", "registry.test/api:1");
+    // The api workload accepts on 10.1.0.7; web connects to it.
+    run(
+        &mut e,
+        &[api(accept(300, "10.1.0.7:8080", "10.1.0.20:40000"))],
+    );
+    run(&mut e, &benign(100));
+    run(&mut e, &[connect(100, "10.1.0.7:8080")]);
+    let p = e
+        .profile(&web())
+        .cloned()
+        .unwrap_or_else(|| panic!("no profile"));
+    let api_id = WorkloadId::new("image:registry.test/api").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        p.spec
+            .network
+            .egress
+            .iter()
+            .any(|r| r.peer == Peer::Workload(api_id.clone())),
+        "{:?}",
+        p.spec.network.egress
+    );
+    clock.advance(Duration::from_secs(601));
+    e.tick();
+    // A new api replica on another address: still the same peer.
+    run(
+        &mut e,
+        &[at(
+            api(accept(301, "10.1.0.9:8080", "10.1.0.20:40001")),
+            700,
+        )],
+    );
+    assert!(run(&mut e, &[at(connect(100, "10.1.0.9:8080"), 700)]).is_empty());
+    // An address nobody accepted on is a deviation.
+    let alerts = run(&mut e, &[at(connect(100, "10.1.0.99:8080"), 700)]);
+    assert_eq!(deviation_classes(&alerts), ["network"]);
+    // Loopback is never attributed to a workload.
+    run(
+        &mut e,
+        &[api(accept(302, "127.0.0.1:8080", "127.0.0.1:40002"))],
+    );
+    assert!(
+        e.peers
+            .owner(
+                "127.0.0.1"
+                    .parse()
+                    .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+                OffsetDateTime::UNIX_EPOCH
+            )
+            .is_none()
+    );
 }
