@@ -246,6 +246,13 @@ fn beneath(ns_root: &OwnedFd, path: &str, flags: OFlag) -> Result<OwnedFd, Conta
     })
 }
 
+/// Where the cgroup v2 hierarchy is mounted on this host.
+pub fn cgroup2_root() -> Result<PathBuf, ContainerError> {
+    let mountinfo = read(Path::new("/proc/self/mountinfo"))?;
+    bulwark_containers::cgroup2_mount(&mountinfo)
+        .ok_or_else(|| invalid("cgroup2", "not mounted on this host"))
+}
+
 /// `/sys/fs/cgroup/unified/PATH` (or wherever cgroup2 is mounted) for the
 /// unified-hierarchy line of `/proc/PID/cgroup`.
 pub fn cgroup_dir(pid: u32) -> Result<Option<PathBuf>, ContainerError> {

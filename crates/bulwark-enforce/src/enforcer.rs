@@ -19,6 +19,7 @@ use crate::container::{ContainerError, Registration, View};
 use crate::denial::{Class, DenialSink};
 use crate::fanotify::Group;
 use crate::guard::Guard;
+use crate::canary::{self, CanaryFs, CanaryReport, CanarySink, Probe, Routing};
 use crate::hardening::memfd;
 use crate::holder::{HolderClient, HolderError};
 use crate::net::resolve::{IdentityLookup, NameLookup, PeerCache, global_ipv6, local_ipv4};
@@ -70,6 +71,9 @@ pub struct Config {
     /// service is down. Without one, a dead service means fail-open for
     /// exec and file enforcement (network enforcement stays pinned).
     pub holder: Option<PathBuf>,
+    /// How often [`Enforcer::tick`] runs the canary (`None`: only when
+    /// [`Enforcer::canary`] is called).
+    pub canary_every: Option<Duration>,
 }
 
 /// What registration did, returned to the hook.
@@ -90,6 +94,34 @@ pub struct Protection {
     pub allowed_programs: usize,
     pub protected_inodes: usize,
     pub notes: Vec<String>,
+}
+
+/// The canary's sandbox.
+struct CanaryState {
+    fs: CanaryFs,
+    _guard: Guard,
+    net: Option<Attachment>,
+    cgroup: PathBuf,
+    policy_id: u32,
+}
+
+fn canary_policy(id: &ContainerId) -> Result<EnforcePolicy, EnforceError> {
+    let workload = WorkloadId::new(format!("bulwark:{id}")).map_err(|e| EnforceError::Io {
+        what: "naming",
+        path: PathBuf::from(id.as_str()),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(EnforcePolicy {
+        workload,
+        profile_version: 0,
+        mode: Mode::Protect,
+        modes: Default::default(),
+        failure: Default::default(),
+        exec: Default::default(),
+        files: Default::default(),
+        network: Default::default(),
+        hardening: Default::default(),
+    })
 }
 
 /// What survives a restart of the service: enough to find the container
@@ -160,6 +192,10 @@ pub struct Enforcer {
     next_id: AtomicU32,
     backends: Backends,
     holder: Mutex<Option<HolderClient>>,
+    canary: Mutex<Option<CanaryState>>,
+    canary_sink: Arc<CanarySink>,
+    canary_lock: Mutex<()>,
+    last_canary: Mutex<Instant>,
     /// Groups the holder handed back, waiting for `recover`.
     adopted: Mutex<HashMap<ContainerId, Group>>,
     _events: EventReader,
@@ -187,6 +223,11 @@ impl Enforcer {
             path: config.state_dir.clone(),
             source,
         })?;
+        let canary_sink = Arc::new(CanarySink::default());
+        let sink: Arc<dyn DenialSink> = Arc::new(Routing {
+            canary: canary_sink.clone(),
+            next: sink,
+        });
         let net = NetKernel::open(&config.bpffs, &config.instance)?;
         let used = net.policy_ids().into_iter().max().unwrap_or(0);
         let registry = Arc::new(Registry::default());
@@ -206,6 +247,10 @@ impl Enforcer {
         };
         Ok(Enforcer {
             holder: Mutex::new(holder),
+            canary: Mutex::new(None),
+            canary_sink,
+            canary_lock: Mutex::new(()),
+            last_canary: Mutex::new(Instant::now()),
             adopted: Mutex::new(adopted),
             backends: Backends::detect(),
             config,
@@ -553,8 +598,22 @@ impl Enforcer {
     }
 
     /// Housekeeping, called periodically: drop containers whose init is
-    /// gone, re-resolve named peers whose interval elapsed.
+    /// gone, re-resolve named peers whose interval elapsed, run the canary
+    /// when due.
     pub fn tick(&self) {
+        if let Some(every) = self.config.canary_every {
+            let due = {
+                let mut last = self.last_canary.lock().unwrap_or_else(|e| e.into_inner());
+                let due = last.elapsed() >= every;
+                if due {
+                    *last = Instant::now();
+                }
+                due
+            };
+            if due {
+                self.canary();
+            }
+        }
         let gone: Vec<ContainerId> = self
             .lock()
             .values()
@@ -638,9 +697,130 @@ impl Enforcer {
         self.net.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Prove enforcement is live: a sandbox armed like a container tries a
+    /// refused connect and a refused exec. Every problem is also a health
+    /// alert.
+    pub fn canary(&self) -> CanaryReport {
+        let report = match self.canary_probe() {
+            Ok(probe) => canary::run(&probe, &self.canary_sink, &self.canary_lock),
+            Err(e) => CanaryReport {
+                problems: vec![format!("canary sandbox could not be armed: {e}")],
+                ..CanaryReport::default()
+            },
+        };
+        for problem in &report.problems {
+            let alert = crate::denial::health_alert(
+                None,
+                None,
+                Mode::Protect,
+                bulwark_core::Decision::Alert,
+                format!("enforcement self-test failed: {problem}"),
+                0,
+            );
+            self.sink.health(&alert);
+        }
+        report
+    }
+
+    fn canary_probe(&self) -> Result<Probe, EnforceError> {
+        let mut slot = self.canary.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(self.arm_canary()?);
+        }
+        let state = slot.as_ref().ok_or_else(|| EnforceError::Io {
+            what: "arming",
+            path: self.config.state_dir.join("canary"),
+            source: std::io::Error::other("canary missing"),
+        })?;
+        Ok(Probe {
+            program: state.fs.dir.join("canary"),
+            cgroup_procs: state.cgroup.join("cgroup.procs"),
+        })
+    }
+
+    fn arm_canary(&self) -> Result<CanaryState, EnforceError> {
+        let id = canary::canary_id().map_err(|e| EnforceError::Io {
+            what: "naming",
+            path: PathBuf::from(canary::CANARY_ID),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let dir = self.config.state_dir.join("canary");
+        let fs = CanaryFs::mount(&dir).map_err(|source| EnforceError::Io {
+            what: "mounting the canary tmpfs on",
+            path: dir.clone(),
+            source,
+        })?;
+        let policy = canary_policy(&id)?;
+        let mount_fd = nix::fcntl::open(
+            &fs.dir,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| EnforceError::Io {
+            what: "opening",
+            path: fs.dir.clone(),
+            source: e.into(),
+        })?;
+        let target = Target {
+            container: id.clone(),
+            workload: policy.workload.clone(),
+            root: crate::rootfs::Root::open(&fs.dir)
+                .map_err(|e| EnforceError::Container(ContainerError::Root(e)))?,
+            mounts: vec![crate::arm::MountTarget {
+                mount_point: fs.dir.display().to_string(),
+                fs_type: "tmpfs".into(),
+                fd: mount_fd,
+            }],
+            pre_pivot_root: Some(fs.dir.display().to_string()),
+        };
+        let (guard, _) = arm(target, &policy, self.canary_sink.clone(), None)?;
+        let cgroup = crate::container::cgroup2_root()?
+            .join(format!("bulwark-canary-{}", self.config.instance));
+        std::fs::create_dir_all(&cgroup).map_err(|source| EnforceError::Io {
+            what: "creating the canary cgroup",
+            path: cgroup.clone(),
+            source,
+        })?;
+        let policy_id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let entries = crate::net::compile(policy_id, &policy.network, &PeerCache::default());
+        self.net_lock()
+            .install(policy_id, crate::net::flags(&policy), &BTreeSet::new(), &entries)?;
+        if let Ok(mut owners) = self.registry.owners.write() {
+            owners.insert(
+                policy_id,
+                Owner {
+                    container: id.clone(),
+                    workload: policy.workload.clone(),
+                    mode: Mode::Protect,
+                    profile_version: 0,
+                },
+            );
+        }
+        let net = self.net_lock().attach(policy_id, &cgroup, &id)?;
+        Ok(CanaryState {
+            fs,
+            _guard: guard,
+            net: Some(net),
+            cgroup,
+            policy_id,
+        })
+    }
+
+    fn disarm_canary(&self) {
+        let Some(mut state) = self.canary.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
+        if let Some(net) = state.net.take() {
+            let _ = net.detach();
+        }
+        let _ = self.net_lock().remove(state.policy_id, &BTreeSet::new());
+        let _ = std::fs::remove_dir(&state.cgroup);
+    }
+
     /// Unregister everything and remove the instance's pinned maps: the
     /// service is being removed, not restarted.
     pub fn uninstall(&self) {
+        self.disarm_canary();
         self.shutdown();
         self.net_lock().unpin_all();
         let _ = std::fs::remove_dir_all(&self.config.state_dir);

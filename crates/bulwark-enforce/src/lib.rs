@@ -17,6 +17,7 @@
 
 pub mod arm;
 pub mod backend;
+pub mod canary;
 pub mod container;
 pub mod control;
 pub mod decide;

@@ -48,6 +48,7 @@ unsafe impl aya::Pod for PolicyCfg {}
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct Counters {
+    /// Not counted (the hot path of every allowed call); always 0.
     pub allowed: u64,
     pub denied: u64,
     pub alerted: u64,

@@ -10,6 +10,11 @@
  *   probe write PATH               open(PATH, O_WRONLY|O_CREAT) and write a byte
  *   probe read PATH                open(PATH, O_RDONLY) and read a byte
  *   probe loop-exec N PATH         fork+exec PATH N times, print how many exec'd
+ *   probe bench-exec N PATH        fork+exec+wait PATH N times: "ns N" per round
+ *   probe bench-exec-each N DIR    fork+exec+wait DIR/t0 .. DIR/t(N-1) once each
+ *   probe bench-connect N IP PORT  N x (socket, connect, close): ns per round
+ *   probe bench-sendto N IP PORT   N unconnected 64-byte UDP datagrams: ns per send
+ *   probe bench-stream N IP PORT   one TCP connection, N writes of 64 KiB: ns per write
  *
  * Prints "ok" or "errno N" and exits 0 on success, 1 on failure. */
 #define _GNU_SOURCE
@@ -25,6 +30,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int report(int rc) {
@@ -43,6 +49,77 @@ static struct sockaddr_in addr(const char *ip, const char *port) {
 	a.sin_port = htons((unsigned short)atoi(port));
 	inet_pton(AF_INET, ip, &a.sin_addr);
 	return a;
+}
+
+static long long now_ns(void) {
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static int run_once(const char *path) {
+	char *const args[] = {(char *)path, NULL};
+	char *const env[] = {NULL};
+	pid_t p = fork();
+	if (p == 0) {
+		execve(path, args, env);
+		_exit(127);
+	}
+	int st = 0;
+	waitpid(p, &st, 0);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static int bench(const char *what, int n, char **a, int na) {
+	long long t0 = now_ns();
+	int failed = 0;
+	if (!strcmp(what, "exec")) {
+		for (int i = 0; i < n; i++)
+			failed += run_once(a[0]) != 0;
+	} else if (!strcmp(what, "exec-each")) {
+		char path[4096];
+		for (int i = 0; i < n; i++) {
+			snprintf(path, sizeof path, "%s/t%d", a[0], i);
+			failed += run_once(path) != 0;
+		}
+	} else if (!strcmp(what, "connect") && na >= 2) {
+		struct sockaddr_in s = addr(a[0], a[1]);
+		for (int i = 0; i < n; i++) {
+			int fd = socket(AF_INET, SOCK_STREAM, 0);
+			failed += connect(fd, (struct sockaddr *)&s, sizeof s) != 0;
+			close(fd);
+		}
+	} else if (!strcmp(what, "sendto") && na >= 2) {
+		struct sockaddr_in s = addr(a[0], a[1]);
+		int fd = socket(AF_INET, SOCK_DGRAM, 0);
+		char buf[64] = {0};
+		for (int i = 0; i < n; i++)
+			failed += sendto(fd, buf, sizeof buf, 0, (struct sockaddr *)&s, sizeof s) != sizeof buf;
+	} else if (!strcmp(what, "stream") && na >= 2) {
+		struct sockaddr_in s = addr(a[0], a[1]);
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		static char buf[65536];
+		if (connect(fd, (struct sockaddr *)&s, sizeof s) != 0)
+			return report(-1);
+		t0 = now_ns();
+		for (int i = 0; i < n; i++) {
+			ssize_t left = sizeof buf;
+			while (left > 0) {
+				ssize_t w = write(fd, buf + (sizeof buf - left), left);
+				if (w <= 0) {
+					failed++;
+					break;
+				}
+				left -= w;
+			}
+		}
+		close(fd);
+	} else {
+		return 2;
+	}
+	long long dt = now_ns() - t0;
+	printf("ns %lld failed %d\n", dt / (n > 0 ? n : 1), failed);
+	return failed ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
@@ -118,5 +195,7 @@ int main(int argc, char **argv) {
 		printf("ran %d refused %d\n", ran, refused);
 		return 0;
 	}
+	if (!strncmp(op, "bench-", 6) && argc >= 4)
+		return bench(op + 6, atoi(argv[2]), argv + 3, argc - 3);
 	return 2;
 }

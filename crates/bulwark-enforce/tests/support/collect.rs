@@ -26,6 +26,11 @@ impl Collect {
         self.denials.lock().unwrap().clone()
     }
 
+    #[allow(dead_code)]
+    pub fn health_alerts(&self) -> Vec<Alert> {
+        self.health.lock().unwrap().clone()
+    }
+
     /// Denials whose action contains `needle`.
     pub fn matching(&self, needle: &str) -> Vec<Denial> {
         self.denials()

@@ -58,6 +58,7 @@ impl Harness {
             bpffs: "/sys/fs/bpf".into(),
             state_dir: dir.path().join("state"),
             holder: None,
+            canary_every: None,
         };
         Harness::start(config, dir, dns)
     }

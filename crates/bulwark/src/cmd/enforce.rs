@@ -79,6 +79,10 @@ struct ServeArgs {
     /// each policy's fail-open/fail-closed choice) while this service is down.
     #[arg(long)]
     holder: Option<PathBuf>,
+    /// Seconds between self-tests (a refused connect and a refused exec in
+    /// a sandbox armed like a container; a failure is a health alert).
+    #[arg(long, default_value_t = 60)]
+    canary_every: u64,
     /// On exit, tear everything down (detach programs, remove pins) instead
     /// of leaving network enforcement in place for the next start.
     #[arg(long)]
@@ -139,6 +143,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         instance: args.instance.clone(),
         bpffs: args.bpffs.clone(),
         holder: args.holder.clone(),
+        canary_every: Some(Duration::from_secs(args.canary_every.max(1))),
     };
     let enforcer = Arc::new(
         Enforcer::start(
@@ -154,6 +159,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         "bulwark enforce: exec/file backend {}, network backend {}, BPF-LSM {}",
         b.exec, b.network, b.bpf_lsm
     );
+    let canary = enforcer.canary();
+    if canary.live() {
+        eprintln!("bulwark enforce: self-test passed (refused connect and exec were reported)");
+    } else {
+        eprintln!("bulwark enforce: SELF-TEST FAILED: {}", canary.problems.join("; "));
+    }
     for (id, result) in enforcer.recover() {
         match result {
             Ok(p) if p.protected => eprintln!("bulwark enforce: {id}: re-armed after restart"),
