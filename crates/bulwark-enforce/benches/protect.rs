@@ -54,7 +54,10 @@ fn ns(c: &Container, args: &[&str]) -> f64 {
     v.extend_from_slice(args);
     let out = c.exec(v).unwrap();
     let f: Vec<&str> = out.stdout.split_whitespace().collect();
-    assert!(f.len() >= 4 && f[0] == "ns" && f[3] == "0", "probe: {out:?}");
+    assert!(
+        f.len() >= 4 && f[0] == "ns" && f[3] == "0",
+        "probe: {out:?}"
+    );
     f[1].parse().unwrap()
 }
 
@@ -106,18 +109,39 @@ fn main() {
     let (tp, up) = (tcp_port.to_string(), udp_port.to_string());
     type Case<'a> = (&'a str, Box<dyn Fn(&Container, usize, &str) -> f64 + 'a>);
     let cases: Vec<Case<'_>> = vec![
-        ("exec (cached), per exec", Box::new(|c, _, _| ns(c, &["bench-exec", "300", "/opt/t/t0"]))),
+        (
+            "exec (cached), per exec",
+            Box::new(|c, _, _| ns(c, &["bench-exec", "300", "/opt/t/t0"])),
+        ),
         (
             "exec (first decision), per exec",
             Box::new(|c, r, side| {
-                ns(c, &["bench-exec-each", &FIRST_EXECS.to_string(), &format!("/opt/{side}{r}")])
+                ns(
+                    c,
+                    &[
+                        "bench-exec-each",
+                        &FIRST_EXECS.to_string(),
+                        &format!("/opt/{side}{r}"),
+                    ],
+                )
             }),
         ),
-        ("connect+close, per call", Box::new(|c, _, _| ns(c, &["bench-connect", "3000", "127.0.0.1", &tp]))),
-        ("sendto 64 B loop, per datagram", Box::new(|c, _, _| ns(c, &["bench-sendto", "300000", "127.0.0.1", &up]))),
-        ("TCP stream, per 64 KiB write", Box::new(|c, _, _| ns(c, &["bench-stream", "20000", "127.0.0.1", &tp]))),
+        (
+            "connect+close, per call",
+            Box::new(|c, _, _| ns(c, &["bench-connect", "3000", "127.0.0.1", &tp])),
+        ),
+        (
+            "sendto 64 B loop, per datagram",
+            Box::new(|c, _, _| ns(c, &["bench-sendto", "300000", "127.0.0.1", &up])),
+        ),
+        (
+            "TCP stream, per 64 KiB write",
+            Box::new(|c, _, _| ns(c, &["bench-stream", "20000", "127.0.0.1", &tp])),
+        ),
     ];
-    println!("| measurement | no agent (median of {ROUNDS}) | Protect (median) | added | ratio (median of per-round ratios) |");
+    println!(
+        "| measurement | no agent (median of {ROUNDS}) | Protect (median) | added | ratio (median of per-round ratios) |"
+    );
     println!("| --- | --- | --- | --- | --- |");
     for (name, run) in &cases {
         let (mut a, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());

@@ -143,24 +143,35 @@ pub fn run(probe: &Probe, sink: &CanarySink, lock: &Mutex<()>) -> CanaryReport {
         }
     };
     if code == 0 {
-        report.problems.push("the canary program RAN: exec enforcement is not live".into());
+        report
+            .problems
+            .push("the canary program RAN: exec enforcement is not live".into());
         return report;
     }
     let bits = code - BASE;
     if !(0..8).contains(&bits) {
-        report.problems.push(format!("canary child ended oddly (status {code})"));
+        report
+            .problems
+            .push(format!("canary child ended oddly (status {code})"));
         return report;
     }
     if bits & CGROUP_FAILED != 0 {
-        report.problems.push("canary could not join its cgroup".into());
+        report
+            .problems
+            .push("canary could not join its cgroup".into());
     }
     report.connect_refused = bits & CONNECT_NOT_REFUSED == 0;
     report.exec_refused = bits & EXEC_NOT_REFUSED == 0;
     if !report.connect_refused {
-        report.problems.push("a connect outside the allowlist was not refused: network enforcement is not live".into());
+        report.problems.push(
+            "a connect outside the allowlist was not refused: network enforcement is not live"
+                .into(),
+        );
     }
     if !report.exec_refused {
-        report.problems.push("an exec outside the allowlist failed, but not with EPERM".into());
+        report
+            .problems
+            .push("an exec outside the allowlist failed, but not with EPERM".into());
     }
     // The exec refusal is reported before the kernel is answered; the
     // network one travels through the ring buffer.
@@ -174,7 +185,9 @@ pub fn run(probe: &Probe, sink: &CanarySink, lock: &Mutex<()>) -> CanaryReport {
             break;
         }
         if Instant::now() > deadline {
-            report.problems.push("a refusal was not reported (alerts/audit path broken)".into());
+            report
+                .problems
+                .push("a refusal was not reported (alerts/audit path broken)".into());
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -183,8 +196,10 @@ pub fn run(probe: &Probe, sink: &CanarySink, lock: &Mutex<()>) -> CanaryReport {
 }
 
 fn attempt(probe: &Probe) -> Result<i32, String> {
-    let program = CString::new(probe.program.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
-    let procs = CString::new(probe.cgroup_procs.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+    let program =
+        CString::new(probe.program.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+    let procs = CString::new(probe.cgroup_procs.as_os_str().as_encoded_bytes())
+        .map_err(|e| e.to_string())?;
     let argv = [program.as_ptr(), std::ptr::null()];
     let envp = [std::ptr::null::<libc::c_char>()];
     // SAFETY: fork in a multithreaded process; the child only makes

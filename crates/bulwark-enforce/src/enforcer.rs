@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::arm::{ArmError, ArmReport, Target, arm};
 use crate::backend::Backends;
+use crate::canary::{self, CanaryFs, CanaryReport, CanarySink, Probe, Routing};
 use crate::container::{ContainerError, Registration, View};
 use crate::denial::{Class, DenialSink};
 use crate::fanotify::Group;
 use crate::guard::Guard;
-use crate::canary::{self, CanaryFs, CanaryReport, CanarySink, Probe, Routing};
 use crate::hardening::memfd;
 use crate::holder::{HolderClient, HolderError};
 use crate::net::resolve::{IdentityLookup, NameLookup, PeerCache, global_ipv6, local_ipv4};
@@ -753,7 +753,9 @@ impl Enforcer {
         let policy = canary_policy(&id)?;
         let mount_fd = nix::fcntl::open(
             &fs.dir,
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .map_err(|e| EnforceError::Io {
@@ -783,8 +785,12 @@ impl Enforcer {
         })?;
         let policy_id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entries = crate::net::compile(policy_id, &policy.network, &PeerCache::default());
-        self.net_lock()
-            .install(policy_id, crate::net::flags(&policy), &BTreeSet::new(), &entries)?;
+        self.net_lock().install(
+            policy_id,
+            crate::net::flags(&policy),
+            &BTreeSet::new(),
+            &entries,
+        )?;
         if let Ok(mut owners) = self.registry.owners.write() {
             owners.insert(
                 policy_id,

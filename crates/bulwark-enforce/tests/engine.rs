@@ -337,15 +337,31 @@ fn allowed_program_is_decided_once_then_answered_by_the_kernel_cache() {
     let sink = Arc::new(Collect::default());
     let guard = fs.arm(EXEC_POLICY, sink.clone());
     for _ in 0..20 {
-        assert!(run(&fs.path("/bin/busybox"), &["true"]).unwrap().status.success());
+        assert!(
+            run(&fs.path("/bin/busybox"), &["true"])
+                .unwrap()
+                .status
+                .success()
+        );
     }
-    let events = guard.stats().events.load(std::sync::atomic::Ordering::Relaxed);
+    let events = guard
+        .stats()
+        .events
+        .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(events, 1, "every exec went to user space");
     // Modifying the file clears the cache: the next exec is decided again.
     let bytes = std::fs::read(fs.path("/bin/busybox")).unwrap();
     std::fs::write(fs.path("/bin/busybox"), &bytes).unwrap();
-    assert!(run(&fs.path("/bin/busybox"), &["true"]).unwrap().status.success());
-    let events = guard.stats().events.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        run(&fs.path("/bin/busybox"), &["true"])
+            .unwrap()
+            .status
+            .success()
+    );
+    let events = guard
+        .stats()
+        .events
+        .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(events, 2);
     assert!(sink.denials().is_empty());
 }

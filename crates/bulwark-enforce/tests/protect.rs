@@ -377,8 +377,14 @@ fn exited_container_is_cleaned_up() {
 fn canary_proves_enforcement_is_live_and_alerts_when_a_program_is_detached() {
     let h = Harness::new(EXEC);
     let r = h.enforcer.canary();
-    assert!(r.live() && r.exec_refused && r.connect_refused && r.reported, "{r:?}");
-    assert!(h.sink.denials().is_empty(), "canary refusals became workload alerts");
+    assert!(
+        r.live() && r.exec_refused && r.connect_refused && r.reported,
+        "{r:?}"
+    );
+    assert!(
+        h.sink.denials().is_empty(),
+        "canary refusals became workload alerts"
+    );
     assert!(h.sink.health_alerts().is_empty());
     // Tamper as a root attacker would: detach the canary's connect program.
     let pin = std::path::Path::new("/sys/fs/bpf/bulwark")
@@ -394,5 +400,11 @@ fn canary_proves_enforcement_is_live_and_alerts_when_a_program_is_detached() {
     assert!(!r.live() && !r.connect_refused && r.exec_refused, "{r:?}");
     let health = h.sink.health_alerts();
     assert_eq!(health.len(), 1, "{health:?}");
-    assert!(health[0].message.contains("network enforcement is not live"), "{}", health[0].message);
+    assert!(
+        health[0]
+            .message
+            .contains("network enforcement is not live"),
+        "{}",
+        health[0].message
+    );
 }

@@ -163,7 +163,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if canary.live() {
         eprintln!("bulwark enforce: self-test passed (refused connect and exec were reported)");
     } else {
-        eprintln!("bulwark enforce: SELF-TEST FAILED: {}", canary.problems.join("; "));
+        eprintln!(
+            "bulwark enforce: SELF-TEST FAILED: {}",
+            canary.problems.join("; ")
+        );
     }
     for (id, result) in enforcer.recover() {
         match result {
