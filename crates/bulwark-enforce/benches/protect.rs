@@ -16,10 +16,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+// Shared with the integration tests; the benchmark uses only part of it.
+#[allow(dead_code)]
 #[path = "../tests/support/collect.rs"]
 mod collect;
+#[allow(dead_code)]
 #[path = "../tests/support/harness.rs"]
 mod harness;
+#[allow(dead_code)]
 #[path = "../tests/support/probe.rs"]
 mod probe;
 
@@ -70,13 +74,11 @@ fn main() {
     let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
     let tcp_port = tcp.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for s in tcp.incoming() {
-            // Drain what is sent (stream case); plain connects close at once.
-            if let Ok(mut s) = s {
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut s, &mut std::io::sink());
-                });
-            }
+        // Drain what is sent (stream case); plain connects close at once.
+        for mut s in tcp.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s, &mut std::io::sink());
+            });
         }
     });
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
