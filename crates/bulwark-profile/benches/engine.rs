@@ -13,38 +13,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bulwark_core::{Event, ManualClock, Mode};
-use bulwark_profile::testutil::{T0, connect, exec, fork, listen, open};
+use bulwark_profile::testutil::{T0, open, web_round};
 use bulwark_profile::{Class, Config, Engine, NoFacts};
 
-/// One round of a web server and its client: 12 events, fresh pids.
+/// One round of a web server, a shell it starts and a client: fresh pids.
 fn round(base: u32) -> Vec<Event> {
-    let (srv, child, cli) = (base, base + 1, base + 2);
-    vec![
-        exec(
-            srv,
-            1,
-            "/usr/sbin/httpd",
-            "/usr/sbin/httpd",
-            &["httpd", "-f", "-p", "8080"],
-        ),
-        listen(srv, "0.0.0.0:8080"),
-        open(srv, "/etc/httpd.conf", true, false),
-        fork(srv, child),
-        open(child, "/var/www/index.html", true, false),
-        open(child, &format!("/proc/{child}/stat"), true, false),
-        exec(
-            cli,
-            1,
-            "/bin/busybox",
-            "/usr/bin/wget",
-            &["wget", "-q", "http://127.0.0.1:8080/"],
-        ),
-        open(cli, "/etc/resolv.conf", true, false),
-        open(cli, "/etc/hosts", true, false),
-        connect(cli, "127.0.0.1:8080"),
-        connect(cli, "10.0.0.5:5432"),
-        open(srv, "/var/log/httpd.log", false, true),
-    ]
+    let mut events = web_round(base);
+    events.push(open(
+        base + 1,
+        &format!("/proc/{}/stat", base + 1),
+        true,
+        false,
+    ));
+    events.push(open(base + 2, "/etc/resolv.conf", true, false));
+    events.push(open(base, "/var/log/httpd.log", false, true));
+    events
 }
 
 fn events(rounds: u32) -> Vec<Event> {

@@ -168,3 +168,31 @@ pub fn in_container(mut e: Event, id: &str, image: &str) -> Event {
     e.container = Some(c);
     e
 }
+
+/// A small web server and a client of it, with pids starting at `base`.
+pub fn web_round(base: u32) -> Vec<Event> {
+    let (srv, sh, cli) = (base, base + 1, base + 2);
+    vec![
+        exec(
+            srv,
+            1,
+            "/usr/sbin/httpd",
+            "/usr/sbin/httpd",
+            &["httpd", "-f", "-p", "8080"],
+        ),
+        open(srv, "/etc/httpd.conf", true, false),
+        open(srv, &format!("/proc/{srv}/stat"), true, false),
+        listen(srv, "0.0.0.0:8080"),
+        fork(srv, sh),
+        exec(sh, srv, "/bin/busybox", "/bin/sh", &["sh", "-c", "date"]),
+        open(sh, "/var/www/index.html", true, false),
+        exec(
+            cli,
+            1,
+            "/bin/busybox",
+            "/usr/bin/wget",
+            &["wget", "-q", "http://10.0.0.5:8080/"],
+        ),
+        connect(cli, "10.0.0.5:8080"),
+    ]
+}

@@ -337,3 +337,41 @@ fn replay_with_profiles_learns_and_detects_from_a_recording() {
     let o = bulwark(d.path(), &["profile", "show", WEB]);
     assert!(stdout(&o).contains("port: 8080"), "{}", stdout(&o));
 }
+
+#[test]
+fn bad_profile_flags_are_one_line_errors_and_create_nothing() {
+    let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = d.path().join("data");
+    let rec = d.path().join("empty.jsonl");
+    let _ = std::fs::write(&rec, "");
+    let data_s = data.to_string_lossy().into_owned();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--alerts", "carrier-pigeon"],
+            "--alerts \"carrier-pigeon\": expected stdout",
+        ),
+        (
+            &["--alerts", "webhook:ftp://x/"],
+            "expected an http:// or https:// URL",
+        ),
+        (
+            &["--exceptions", "/nonexistent/exceptions.yaml"],
+            "/nonexistent/exceptions.yaml",
+        ),
+    ];
+    for (flags, message) in cases {
+        let mut args = vec![
+            "replay",
+            rec.to_str().unwrap_or_default(),
+            "--profiles",
+            "--data-dir",
+            &data_s,
+        ];
+        args.extend_from_slice(flags);
+        let o = bulwark(d.path(), &args);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}");
+        assert!(stderr(&o).contains(message), "{flags:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+        assert!(!data.exists(), "{flags:?} created {}", data.display());
+    }
+}

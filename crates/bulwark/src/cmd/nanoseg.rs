@@ -78,15 +78,15 @@ impl ProfilesArgs {
         if !self.profiles {
             return Ok(None);
         }
+        // Flags first: a bad one must not leave files behind.
+        let engine = self.engine()?;
+        let sinks = self.sinks()?;
         let clock: Arc<dyn Clock> = Arc::new(bulwark_core::SystemClock);
         let audit = AuditLog::open(&self.data.audit_log(), Arc::clone(&clock))?;
         let store = ProfileStore::open(&self.data.profiles())?;
-        let router = Router::new(
-            Throttle::new(self.throttle(), Arc::clone(&clock)),
-            self.sinks()?,
-        );
+        let router = Router::new(Throttle::new(self.throttle(), Arc::clone(&clock)), sinks);
         let config = StageConfig {
-            engine: self.engine()?,
+            engine,
             ..StageConfig::default()
         };
         let stage = Stage::open(config, store, Arc::new(audit), router, clock)?;
