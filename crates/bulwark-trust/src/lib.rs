@@ -22,6 +22,9 @@
 //!   evaluate, and cache verdicts by (reference, digest, policy generation,
 //!   trust root, namespace).
 //!
+//! - [`hook`]: the image stage of the OCI runtime hook: a container whose
+//!   image fails the policy does not start.
+//!
 //! What this crate does not do: network or file I/O (stores are passed in),
 //! TLS serving, fetching trust roots (they are data), or scanning images
 //! for vulnerabilities (findings come in as evidence).
@@ -30,6 +33,7 @@ pub mod admission;
 pub mod digest;
 pub mod evidence;
 pub mod gate;
+pub mod hook;
 pub mod policy;
 pub mod reference;
 pub mod signature;

@@ -11,10 +11,18 @@ use bulwark_trust::policy::{Outcome, Verdict, evaluate};
 
 use super::trust::TrustArgs;
 
+mod hook;
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Image reference (tag or digest), looked up in the layout or registry.
-    pub image: String,
+    #[arg(required_unless_present = "oci_hook")]
+    pub image: Option<String>,
+    /// Run as the image stage of an OCI runtime hook (`createRuntime`):
+    /// read the container state from stdin, take the image from the
+    /// container's annotations, exit 0 to let it start, 1 to refuse it.
+    #[arg(long = "oci-hook", conflicts_with_all = ["image", "findings", "format"])]
+    pub oci_hook: bool,
     #[command(flatten)]
     pub trust: TrustArgs,
     /// Namespace to evaluate namespace-scoped policies for.
@@ -36,7 +44,10 @@ pub enum Format {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let image: ImageRef = args.image.parse()?;
+    if args.oci_hook {
+        return hook::run(&args.trust);
+    }
+    let image: ImageRef = args.image.as_deref().unwrap_or_default().parse()?;
     let policies = args.trust.policies()?;
     let root = args.trust.trust_root()?;
     let store = args.trust.store()?;
