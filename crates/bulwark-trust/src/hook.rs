@@ -26,9 +26,14 @@ pub fn decide(
     digest: Option<&str>,
     namespace: Option<&str>,
 ) -> HookDecision {
-    let deny = |message: String| HookDecision { allowed: false, message };
+    let deny = |message: String| HookDecision {
+        allowed: false,
+        message,
+    };
     let Some(image) = image else {
-        return deny("bulwark: container has no image annotation: image policy cannot be checked".into());
+        return deny(
+            "bulwark: container has no image annotation: image policy cannot be checked".into(),
+        );
     };
     let mut reference: ImageRef = match image.parse() {
         Ok(r) => r,
@@ -36,16 +41,29 @@ pub fn decide(
     };
     if let Some(d) = digest {
         match d.parse() {
-            Ok(d) if reference.digest().is_none_or(|own| *own == d) => reference = reference.with_digest(d),
-            Ok(_) => return deny(format!("bulwark: image {image}: digest annotation {d} contradicts the reference")),
+            Ok(d) if reference.digest().is_none_or(|own| *own == d) => {
+                reference = reference.with_digest(d)
+            }
+            Ok(_) => {
+                return deny(format!(
+                    "bulwark: image {image}: digest annotation {d} contradicts the reference"
+                ));
+            }
             Err(e) => return deny(format!("bulwark: image {image}: {e}")),
         }
     }
     match decider.decide(&reference, namespace) {
         Ok(v) if v.allowed() => {
             let warnings = v.failures(PolicyMode::Warn);
-            let suffix = if warnings.is_empty() { String::new() } else { format!(" (warnings: {})", warnings.join("; ")) };
-            HookDecision { allowed: true, message: format!("bulwark: {}{suffix}", v.summary()) }
+            let suffix = if warnings.is_empty() {
+                String::new()
+            } else {
+                format!(" (warnings: {})", warnings.join("; "))
+            };
+            HookDecision {
+                allowed: true,
+                message: format!("bulwark: {}{suffix}", v.summary()),
+            }
         }
         Ok(v) => deny(format!("bulwark: {}", v.summary())),
         Err(e) => deny(format!("bulwark: image {image} cannot be verified: {e}")),
@@ -72,7 +90,16 @@ mod tests {
         assert!(!decide(&Unreachable, Some("registry.example/a:1"), None, None).allowed);
         let d1 = format!("sha256:{}", "a".repeat(64));
         let d2 = format!("sha256:{}", "b".repeat(64));
-        let contradicting = decide(&Unreachable, Some(&format!("registry.example/a@{d1}")), Some(&d2), None);
-        assert!(contradicting.message.contains("contradicts"), "{}", contradicting.message);
+        let contradicting = decide(
+            &Unreachable,
+            Some(&format!("registry.example/a@{d1}")),
+            Some(&d2),
+            None,
+        );
+        assert!(
+            contradicting.message.contains("contradicts"),
+            "{}",
+            contradicting.message
+        );
     }
 }

@@ -21,7 +21,11 @@ fn setup() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let world = world();
     write_layout(&world.store, &dir.path().join("layout"));
-    std::fs::write(dir.path().join("policy.yaml"), policy(&world.key, "enforce")).unwrap();
+    std::fs::write(
+        dir.path().join("policy.yaml"),
+        policy(&world.key, "enforce"),
+    )
+    .unwrap();
     Env { dir, world }
 }
 
@@ -29,7 +33,15 @@ impl Env {
     fn hook(&self) -> Hook {
         let bin = env!("CARGO_BIN_EXE_bulwark");
         let p = |x: &str| self.dir.path().join(x).to_str().unwrap().to_string();
-        Hook::new(bin).args([bin.to_string(), "verify".into(), "--oci-hook".into(), "--policy".into(), p("policy.yaml"), "--layout".into(), p("layout")])
+        Hook::new(bin).args([
+            bin.to_string(),
+            "verify".into(),
+            "--oci-hook".into(),
+            "--policy".into(),
+            p("policy.yaml"),
+            "--layout".into(),
+            p("layout"),
+        ])
     }
 }
 
@@ -56,15 +68,26 @@ fn container_with_an_unsigned_image_does_not_start() {
         .run()
         .expect_err("runc must refuse to create the container");
     let text = err.to_string();
-    assert!(text.contains("runc create") || text.contains("runc"), "{text}");
-    assert!(text.contains("signatures/release"), "the hook's reason reaches runc's error: {text}");
+    assert!(
+        text.contains("runc create") || text.contains("runc"),
+        "{text}"
+    );
+    assert!(
+        text.contains("signatures/release"),
+        "the hook's reason reaches runc's error: {text}"
+    );
 }
 
 #[test]
 fn container_whose_digest_annotation_is_swapped_does_not_start() {
     let env = setup();
     // Claims the signed image's name, but a different digest: the unsigned image's.
-    let unsigned = bulwark_trust::evidence::ArtifactStore::manifest(&env.world.store, &UNSIGNED.parse().unwrap()).unwrap().digest;
+    let unsigned = bulwark_trust::evidence::ArtifactStore::manifest(
+        &env.world.store,
+        &UNSIGNED.parse().unwrap(),
+    )
+    .unwrap()
+    .digest;
     let err = Container::builder("trust-swapped")
         .args(["echo", "started"])
         .image(SIGNED, Some(&unsigned.to_string()))

@@ -26,13 +26,17 @@ struct State {
 
 pub fn run(trust: &TrustArgs) -> anyhow::Result<ExitCode> {
     let mut raw = Vec::new();
-    std::io::stdin().take(MAX_STATE).read_to_end(&mut raw).context("read OCI state from stdin")?;
+    std::io::stdin()
+        .take(MAX_STATE)
+        .read_to_end(&mut raw)
+        .context("read OCI state from stdin")?;
     let state: State = serde_json::from_slice(&raw).context("OCI state on stdin")?;
     let mut annotations = state.annotations;
     if let Some(bundle) = &state.bundle {
         let config = bundle.join("config.json");
         let text = std::fs::read(&config).with_context(|| format!("read {}", config.display()))?;
-        let spec: State = serde_json::from_slice(&text).with_context(|| format!("{}", config.display()))?;
+        let spec: State =
+            serde_json::from_slice(&text).with_context(|| format!("{}", config.display()))?;
         for (k, v) in spec.annotations {
             annotations.entry(k).or_insert(v);
         }
@@ -40,7 +44,16 @@ pub fn run(trust: &TrustArgs) -> anyhow::Result<ExitCode> {
     let meta = bulwark_containers::from_annotations(&annotations);
     let gate = trust.gate(GateOptions::default())?;
     let namespace = meta.pod.as_ref().and_then(|p| p.namespace.as_deref());
-    let decision = bulwark_trust::hook::decide(&gate, meta.image.as_deref(), meta.image_digest.as_deref(), namespace);
+    let decision = bulwark_trust::hook::decide(
+        &gate,
+        meta.image.as_deref(),
+        meta.image_digest.as_deref(),
+        namespace,
+    );
     eprintln!("{}", decision.message);
-    Ok(if decision.allowed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if decision.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
