@@ -62,6 +62,7 @@ mod resolve;
 mod source;
 mod spec;
 mod squash;
+mod symlinks;
 mod tar;
 mod walk;
 
@@ -84,4 +85,5 @@ pub use spec::{
     media,
 };
 pub use squash::Kept;
+pub use symlinks::{MAX_FOLLOWS, Symlinks};
 pub use walk::{Entry, EntryKind, LayerSummary, VisitError, Visitor, Walked};

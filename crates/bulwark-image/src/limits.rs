@@ -31,6 +31,9 @@ pub struct Limits {
     /// Output below which the ratio is not checked (small, very repetitive
     /// layers are legitimate).
     pub ratio_grace_bytes: u64,
+    /// Symbolic links present at once in the squashed filesystem (the walker
+    /// keeps each one's path and target to resolve paths through them).
+    pub max_symlinks: usize,
     /// Bytes of one manifest or index document.
     pub max_manifest_bytes: u64,
     /// Bytes of one image configuration document.
@@ -53,6 +56,7 @@ impl Default for Limits {
             max_nesting: 8,
             max_ratio: 100,
             ratio_grace_bytes: 256 * MIB,
+            max_symlinks: 1_000_000,
             max_manifest_bytes: 4 * MIB,
             max_config_bytes: 8 * MIB,
         }
@@ -81,6 +85,8 @@ pub enum Limit {
     Nesting,
     /// [`Limits::max_ratio`]
     Ratio,
+    /// [`Limits::max_symlinks`]
+    Symlinks,
     /// [`Limits::max_manifest_bytes`]
     ManifestBytes,
     /// [`Limits::max_config_bytes`]
@@ -99,6 +105,7 @@ impl fmt::Display for Limit {
             Limit::ExtensionBytes => "bytes per tar extension header",
             Limit::Nesting => "nesting depth",
             Limit::Ratio => "decompression ratio",
+            Limit::Symlinks => "symbolic links per image",
             Limit::ManifestBytes => "bytes per manifest",
             Limit::ConfigBytes => "bytes per image config",
         })

@@ -13,6 +13,7 @@ use crate::image::{Backing, Image, Layer};
 use crate::limits::{Limit, Limits};
 use crate::path::EntryPath;
 use crate::squash::{Kept, Squash};
+use crate::symlinks::Symlinks;
 
 mod layer;
 
@@ -24,10 +25,11 @@ pub enum EntryKind {
     File,
     /// A directory.
     Dir,
-    /// A symbolic link, with its target as written (resolve it with
-    /// [`EntryPath::resolve_link`]).
+    /// A symbolic link, with its target as written (resolve paths through
+    /// the image's links with [`Walked::symlinks`]).
     Symlink(Vec<u8>),
-    /// A hard link to an earlier entry of the same layer.
+    /// A hard link to an earlier entry of the same layer (its path as that
+    /// entry was reported).
     Hardlink(EntryPath),
     /// A whiteout: the entry's path (already stripped of `.wh.`) is deleted
     /// from lower layers.
@@ -78,7 +80,10 @@ impl Entry<'_> {
         self.layer
     }
 
-    /// The normalised path.
+    /// Where the entry lands in the image: its name normalised, with the
+    /// parent directory resolved through the symbolic links of its own layer
+    /// the way a runtime unpacks it (see [`Symlinks`]). An entry written
+    /// through `evil -> /etc` as `evil/passwd` is `etc/passwd` here.
     pub fn path(&self) -> &EntryPath {
         self.path
     }
@@ -189,10 +194,15 @@ pub struct Walked<K> {
     pub kept: Vec<Kept<K>>,
     /// One summary per layer.
     pub layers: Vec<LayerSummary>,
+    /// The symbolic links of the squashed filesystem, to resolve paths the
+    /// way a process in the container sees them.
+    pub symlinks: Symlinks,
 }
 
 pub(crate) struct WalkState<K> {
     pub squash: Squash<K>,
+    pub symlinks: Symlinks,
+    pub max_symlinks: usize,
     pub entries: u64,
     pub image_bytes: u64,
 }
@@ -216,11 +226,7 @@ pub(crate) fn visit<V: Visitor>(
 ) -> Result<(), ImageError> {
     let layer = entry.layer.index;
     let path = entry.path.clone();
-    match entry.kind {
-        EntryKind::Whiteout => state.squash.whiteout(layer, &path),
-        EntryKind::Opaque => state.squash.opaque(layer, &path),
-        kind => state.squash.entry(layer, &path, kind.is_dir()),
-    }
+    apply(state, entry.kind, layer, &path, input)?;
     let is_dir = entry.kind.is_dir();
     let outcome = visitor.entry(entry);
     if let Some(failure) = entry.failure.take() {
@@ -237,6 +243,47 @@ pub(crate) fn visit<V: Visitor>(
         Ok(None) => Ok(()),
         Err(source) => Err(visitor_error(source, input, &path)),
     }
+}
+
+/// Records what an entry does to the squashed filesystem: kept paths it
+/// hides, links it creates or replaces.
+fn apply<K>(
+    state: &mut WalkState<K>,
+    kind: &EntryKind,
+    layer: usize,
+    path: &EntryPath,
+    input: &str,
+) -> Result<(), ImageError> {
+    match kind {
+        EntryKind::Whiteout => {
+            state.squash.whiteout(layer, path);
+            state.symlinks.whiteout(layer, path);
+        }
+        EntryKind::Opaque => {
+            state.squash.opaque(layer, path);
+            state.symlinks.opaque(layer, path);
+        }
+        EntryKind::Dir => {
+            state.squash.entry(layer, path, true);
+            state.symlinks.directory(path);
+        }
+        EntryKind::Symlink(target) => {
+            state.squash.entry(layer, path, false);
+            state.symlinks.link(layer, path, target);
+            if state.symlinks.len() > state.max_symlinks {
+                return Err(ImageError::limit(
+                    Limit::Symlinks,
+                    state.max_symlinks as u64,
+                    input,
+                ));
+            }
+        }
+        _ => {
+            state.squash.entry(layer, path, false);
+            state.symlinks.non_directory(path);
+        }
+    }
+    Ok(())
 }
 
 fn visitor_error(source: VisitError, input: &str, path: &EntryPath) -> ImageError {
@@ -264,6 +311,8 @@ impl Image {
     pub fn walk<V: Visitor>(&self, visitor: &mut V) -> Result<Walked<V::Keep>, ImageError> {
         let mut state = WalkState {
             squash: Squash::new(),
+            symlinks: Symlinks::default(),
+            max_symlinks: self.limits.max_symlinks,
             entries: 0,
             image_bytes: 0,
         };
@@ -289,6 +338,7 @@ impl Image {
         Ok(Walked {
             kept: state.squash.finish(),
             layers: summaries,
+            symlinks: state.symlinks,
         })
     }
 

@@ -16,6 +16,7 @@ mod os_release;
 mod python;
 mod rpm;
 mod rpm_header;
+mod sqlite_wal;
 
 use crate::model::{Distro, Ecosystem, PackageKind, SourcePackage};
 
@@ -32,6 +33,10 @@ pub enum FileKind {
     ApkInstalled,
     /// An `rpmdb.sqlite` database.
     RpmSqlite,
+    /// The write-ahead log `rpmdb.sqlite-wal` beside it; read together with
+    /// the database when both survive (see
+    /// [`crate::inventory::Inventory::finish`]).
+    RpmSqliteWal,
     /// A Berkeley DB `Packages` or NDB `Packages.db` rpm database: found,
     /// reported, not read.
     RpmUnsupported,
@@ -91,7 +96,7 @@ impl Limits {
     /// The most bytes read from a file of this kind.
     pub fn for_kind(&self, kind: FileKind) -> u64 {
         match kind {
-            FileKind::RpmSqlite => self.rpmdb_bytes,
+            FileKind::RpmSqlite | FileKind::RpmSqliteWal => self.rpmdb_bytes,
             FileKind::Executable => self.binary_bytes,
             FileKind::JavaArchive => self.archive_bytes,
             FileKind::RpmUnsupported => 0,
@@ -181,6 +186,22 @@ impl CatalogError {
     }
 }
 
+/// Directories whose files the catalogers find by a fixed path, with a file
+/// name each cataloger there reads (any name in `status.d`). A process in the
+/// container reaches them through symbolic links; [`crate::scan`] follows the
+/// image's links to find where the files really are.
+pub const FIXED_LOCATIONS: &[(&str, &[&str])] = &[
+    ("etc", &["os-release"]),
+    ("usr/lib", &["os-release"]),
+    ("var/lib/dpkg", &["status"]),
+    ("var/lib/dpkg/status.d", &["any-package"]),
+    ("lib/apk/db", &["installed"]),
+    ("usr/lib/apk/db", &["installed"]),
+    ("var/lib/rpm", rpm::FILE_NAMES),
+    ("usr/lib/sysimage/rpm", rpm::FILE_NAMES),
+    ("usr/share/rpm", rpm::FILE_NAMES),
+];
+
 /// Decides whether a file is read, and by which cataloger. `path` is relative
 /// to the image root, without a leading `/`.
 pub fn classify(path: &str, executable: bool) -> Option<FileKind> {
@@ -227,6 +248,8 @@ pub fn catalog_file(
         FileKind::DpkgStatus | FileKind::DpkgStatusD => dpkg::parse(bytes),
         FileKind::ApkInstalled => apk::parse(bytes),
         FileKind::RpmSqlite => rpm::parse_sqlite(bytes),
+        // Nothing on its own: replayed onto the database it belongs to.
+        FileKind::RpmSqliteWal => Ok(FileFindings::default()),
         FileKind::RpmUnsupported => Err(rpm::unsupported(path)),
         FileKind::PythonMetadata => python::parse(bytes).map(FileFindings::packages),
         FileKind::NpmPackageJson => npm::parse(bytes),
@@ -234,6 +257,12 @@ pub fn catalog_file(
         FileKind::JavaArchive => Ok(java::parse(path, bytes, limits)),
         FileKind::Executable => binary(bytes, limits),
     }
+}
+
+/// An `rpmdb.sqlite` read together with its write-ahead log (committed
+/// transactions replayed first, as SQLite does on open).
+pub fn catalog_rpmdb_with_wal(db: &[u8], wal: &[u8]) -> Result<FileFindings, CatalogError> {
+    rpm::parse_sqlite_with_wal(db, wal)
 }
 
 /// Executables: Go build info and cargo-auditable data from ELF sections.
@@ -274,6 +303,8 @@ mod tests {
             ("var/lib/dpkg/status.d/libc6.md5sums", None),
             ("lib/apk/db/installed", Some(FileKind::ApkInstalled)),
             ("var/lib/rpm/rpmdb.sqlite", Some(FileKind::RpmSqlite)),
+            ("var/lib/rpm/rpmdb.sqlite-wal", Some(FileKind::RpmSqliteWal)),
+            ("var/lib/rpm/rpmdb.sqlite-shm", None),
             (
                 "usr/lib/sysimage/rpm/rpmdb.sqlite",
                 Some(FileKind::RpmSqlite),

@@ -9,7 +9,10 @@
 //!
 //! Which files survive to the final filesystem is the layer walker's job; it
 //! hands the survivors to [`Inventory::finish`], which turns them into an
-//! [`Sbom`].
+//! [`Sbom`]. Files read together are paired there: an `rpmdb.sqlite` with
+//! the write-ahead log that survives beside it ([`rpm_wal`]).
+
+mod rpm_wal;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -26,6 +29,18 @@ pub struct CatalogedFile {
     findings: FileFindings,
     first_layers: Vec<usize>,
     error: Option<CatalogError>,
+    /// The bytes, for files read again with another at the end (rpm
+    /// databases and their logs).
+    raw: Option<Vec<u8>>,
+    /// Why this file was read as something its own path does not say.
+    note: Option<String>,
+}
+
+impl CatalogedFile {
+    /// Records why the file was read as what it was (shown as a warning).
+    pub fn note(&mut self, note: String) {
+        self.note = Some(note);
+    }
 }
 
 /// Identity of a package inside one file, for layer history.
@@ -90,6 +105,10 @@ impl Inventory {
         kind: FileKind,
         content: Result<&[u8], CatalogError>,
     ) -> CatalogedFile {
+        let raw = match (&content, kind) {
+            (Ok(bytes), FileKind::RpmSqlite | FileKind::RpmSqliteWal) => Some(bytes.to_vec()),
+            _ => None,
+        };
         let (findings, error) =
             match content.and_then(|b| catalog::catalog_file(kind, path, b, &self.limits)) {
                 Ok(findings) => (findings, None),
@@ -120,6 +139,8 @@ impl Inventory {
             findings,
             first_layers,
             error,
+            raw,
+            note: None,
         }
     }
 
@@ -136,14 +157,18 @@ impl Inventory {
     }
 
     /// Builds the SBOM from the files that survive in the final filesystem.
+    /// `os_release` names where `etc/os-release` and `usr/lib/os-release`
+    /// really are (after the image's symbolic links), in that order.
     pub fn finish(
         self,
         source: Source,
         layers: Vec<Layer>,
         survivors: impl IntoIterator<Item = Survivor>,
+        os_release: &[String],
     ) -> Sbom {
-        let survivors: Vec<Survivor> = survivors.into_iter().collect();
-        let distro = distro(&survivors);
+        let mut survivors: Vec<Survivor> = survivors.into_iter().collect();
+        rpm_wal::replay_logs(&mut survivors);
+        let distro = distro(&survivors, os_release);
         let mut builder = Builder {
             layers: &layers,
             distro: distro.as_ref(),
@@ -170,15 +195,17 @@ impl Inventory {
     }
 }
 
-/// `etc/os-release` wins over `usr/lib/os-release` (os-release(5)).
-fn distro(survivors: &[Survivor]) -> Option<Distro> {
-    let find = |path: &str| {
+/// Where os-release(5) is looked for, first match wins.
+pub const OS_RELEASE: [&str; 2] = ["etc/os-release", "usr/lib/os-release"];
+
+/// The first of `paths` that holds an os-release file.
+fn distro(survivors: &[Survivor], paths: &[String]) -> Option<Distro> {
+    paths.iter().find_map(|path| {
         survivors
             .iter()
-            .find(|s| s.path == path && s.file.kind == FileKind::OsRelease)
+            .find(|s| s.path == *path && s.file.kind == FileKind::OsRelease)
             .and_then(|s| s.file.findings.distro.clone())
-    };
-    find("etc/os-release").or_else(|| find("usr/lib/os-release"))
+    })
 }
 
 /// Key that merges the same package found in several files.
@@ -200,6 +227,8 @@ impl Builder<'_> {
             layer: Some(survivor.layer),
             message,
         };
+        self.warnings
+            .extend(file.note.iter().map(|n| warn(n.clone())));
         self.warnings
             .extend(file.error.iter().map(|e| warn(e.to_string())));
         self.warnings
@@ -308,6 +337,10 @@ mod tests {
             .into_bytes()
     }
 
+    fn os_release() -> Vec<String> {
+        super::OS_RELEASE.iter().map(|p| (*p).to_owned()).collect()
+    }
+
     const STATUS: &str = "var/lib/dpkg/status";
     const OS_RELEASE: &str = "usr/lib/os-release";
 
@@ -359,6 +392,7 @@ mod tests {
             source(),
             layers(3),
             [survivor(STATUS, 2, last), survivor(OS_RELEASE, 0, os)],
+            &os_release(),
         );
         let got: Vec<_> = sbom
             .packages
@@ -388,7 +422,12 @@ mod tests {
         inv.file(0, STATUS, kind, Ok(&status(&[("libc6", "2.36-9")])));
         inv.deleted(1, "var/lib/dpkg");
         let again = inv.file(2, STATUS, kind, Ok(&status(&[("libc6", "2.36-9")])));
-        let sbom = inv.finish(source(), layers(3), [survivor(STATUS, 2, again)]);
+        let sbom = inv.finish(
+            source(),
+            layers(3),
+            [survivor(STATUS, 2, again)],
+            &os_release(),
+        );
         assert_eq!(sbom.packages[0].layer.index, 2);
     }
 
@@ -418,6 +457,7 @@ mod tests {
             source(),
             layers(2),
             [survivor(a, 1, fa), survivor(b, 0, fb)],
+            &os_release(),
         );
         assert_eq!(sbom.packages.len(), 1);
         let p = &sbom.packages[0];
@@ -446,6 +486,7 @@ mod tests {
                 survivor("var/lib/rpm/Packages", 0, bad),
                 survivor("x/node_modules/big/package.json", 1, big),
             ],
+            &os_release(),
         );
         assert!(sbom.packages.is_empty());
         assert_eq!(sbom.warnings.len(), 2);
@@ -476,6 +517,7 @@ mod tests {
                 survivor(OS_RELEASE, 0, usr),
                 survivor("etc/os-release", 0, etc),
             ],
+            &os_release(),
         );
         assert_eq!(sbom.distro.unwrap().id, "ubuntu");
     }

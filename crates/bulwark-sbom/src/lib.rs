@@ -9,6 +9,7 @@
 //! walking layers is `bulwark-image`'s job; matching packages against
 //! vulnerabilities is `bulwark-vulndb`'s.
 
+mod alias;
 pub mod catalog;
 pub mod format;
 pub mod inventory;

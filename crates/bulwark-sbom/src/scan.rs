@@ -2,13 +2,22 @@
 //! hands the files the catalogers want to the [`Inventory`] and turns the
 //! survivors into an [`Sbom`]. Files are read into memory one at a time and
 //! only when a cataloger wants them; nothing is extracted to disk.
+//!
+//! Paths are where the files land (the walker places entries written through
+//! symbolic links). If the image's final links lead a fixed location such as
+//! `var/lib/dpkg` somewhere no path pattern covers ([`Aliases`]), the layers
+//! are walked a second time to read just those files; ordinary images are
+//! walked once.
 
 use std::io::Read;
 
-use bulwark_image::{Entry, EntryKind, Image, ImageError, SourceKind, VisitError, Visitor};
+use bulwark_image::{
+    Entry, EntryKind, EntryPath, Image, ImageError, Kept, SourceKind, VisitError, Visitor,
+};
 
+use crate::alias::Aliases;
 use crate::catalog::{CatalogError, FileKind, Limits, looks_like_elf};
-use crate::inventory::{CatalogedFile, Inventory, Survivor};
+use crate::inventory::{CatalogedFile, Inventory, OS_RELEASE, Survivor};
 use crate::model::{Layer, Sbom, Source};
 
 /// Why an image could not be scanned (reading it failed; cataloging
@@ -22,8 +31,25 @@ pub struct ScanError(#[from] ImageError);
 pub fn scan(image: &Image, reference: &str, limits: Limits) -> Result<Sbom, ScanError> {
     let mut visitor = Cataloger {
         inventory: Inventory::new(limits),
+        aliases: None,
     };
     let walked = image.walk(&mut visitor)?;
+    let mut survivors: Vec<Survivor> = walked.kept.into_iter().map(survivor).collect();
+    let aliases = Aliases::find(&walked.symlinks);
+    if !aliases.is_empty() {
+        let mut again = Cataloger {
+            inventory: Inventory::new(limits),
+            aliases: Some(aliases),
+        };
+        survivors.extend(image.walk(&mut again)?.kept.into_iter().map(survivor));
+    }
+    let os_release: Vec<String> = OS_RELEASE
+        .iter()
+        .map(|p| {
+            let fixed = EntryPath::from(*p);
+            walked.symlinks.resolve(&fixed).unwrap_or(fixed).to_string()
+        })
+        .collect();
     let layers = image
         .layers()
         .iter()
@@ -36,14 +62,17 @@ pub fn scan(image: &Image, reference: &str, limits: Limits) -> Result<Sbom, Scan
                 .unwrap_or_default(),
         })
         .collect();
-    let survivors = walked.kept.into_iter().map(|kept| Survivor {
+    Ok(visitor
+        .inventory
+        .finish(source(image, reference), layers, survivors, &os_release))
+}
+
+fn survivor(kept: Kept<CatalogedFile>) -> Survivor {
+    Survivor {
         path: kept.path.to_string(),
         layer: kept.layer,
         file: kept.value,
-    });
-    Ok(visitor
-        .inventory
-        .finish(source(image, reference), layers, survivors))
+    }
 }
 
 fn source(image: &Image, reference: &str) -> Source {
@@ -72,8 +101,28 @@ fn source_kind(kind: &SourceKind) -> &'static str {
     }
 }
 
+/// The visitor. Without aliases it reads what the path patterns select;
+/// with them (the second walk) only the files that stand for a fixed
+/// location through symbolic links.
 struct Cataloger {
     inventory: Inventory,
+    aliases: Option<Aliases>,
+}
+
+impl Cataloger {
+    /// The cataloger for a file, and the note that says why when the file
+    /// is read as another path.
+    fn wants(&self, path: &str, mode: u32) -> Option<(FileKind, Option<String>)> {
+        match &self.aliases {
+            None => self.inventory.wants(path, mode).map(|kind| (kind, None)),
+            Some(aliases) => aliases.read_as(path).map(|(as_fixed, kind)| {
+                let note = format!(
+                    "read as /{as_fixed}: the image's symbolic links lead /{as_fixed} here"
+                );
+                (kind, Some(note))
+            }),
+        }
+    }
 }
 
 impl Visitor for Cataloger {
@@ -90,14 +139,17 @@ impl Visitor for Cataloger {
             EntryKind::File => {}
             _ => return Ok(None),
         }
-        let Some(kind) = self.inventory.wants(&path, entry.mode()) else {
+        let Some((kind, note)) = self.wants(&path, entry.mode()) else {
             return Ok(None);
         };
-        let file = match read(entry, kind, self.inventory.limits())? {
+        let mut file = match read(entry, kind, self.inventory.limits())? {
             Content::Bytes(bytes) => self.inventory.file(layer, &path, kind, Ok(&bytes)),
             Content::TooLarge(error) => self.inventory.file(layer, &path, kind, Err(error)),
             Content::NotElf => return Ok(None),
         };
+        if let Some(note) = note {
+            file.note(note);
+        }
         Ok(Some(file))
     }
 }

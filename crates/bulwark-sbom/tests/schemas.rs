@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bulwark_sbom::format::{Format, Producer, render};
-use bulwark_sbom::inventory::{Inventory, Survivor};
+use bulwark_sbom::inventory::{Inventory, OS_RELEASE, Survivor};
 use bulwark_sbom::{Layer, Sbom, Source, catalog::Limits};
 
 /// The venv `scripts/install-deps.sh` makes, or `python3` on PATH.
@@ -85,7 +85,8 @@ fn sbom() -> Sbom {
         digest: Some(format!("sha256:{}", "e".repeat(64))),
         platform: Some("linux/amd64".into()),
     };
-    inv.finish(source, layers, survivors)
+    let os_release = OS_RELEASE.map(String::from);
+    inv.finish(source, layers, survivors, &os_release)
 }
 
 fn producer() -> Producer<'static> {

@@ -9,6 +9,7 @@ use crate::limits::Limit;
 use crate::path::EntryPath;
 use crate::source::Store;
 use crate::source::archive::tar_error;
+use crate::symlinks::Symlinks;
 use crate::tar::{Streamed, TarHeader, TarKind, TarReader};
 use crate::walk::{
     Content, Entry, EntryKind, LayerSummary, Visitor, WalkState, digest_algorithm, visit,
@@ -52,7 +53,8 @@ pub(crate) fn walk_layer<V: Visitor>(
                 &input,
             ));
         }
-        let Some((path, kind)) = classify(&header, &input)? else {
+        let Some((path, kind)) = classify(&header, &input, &mut state.symlinks, layer.index)?
+        else {
             continue;
         };
         entries += 1;
@@ -119,19 +121,29 @@ fn verify_layer(layer: &Layer, digests: &LayerDigests, input: &str) -> Result<()
     Ok(())
 }
 
-/// Normalises the name and works out the kind, whiteouts included. `None`
-/// for entries that are not reported (the root directory, aufs metadata).
-fn classify(header: &TarHeader, input: &str) -> Result<Option<(EntryPath, EntryKind)>, ImageError> {
+/// Normalises the name, places it through the layer's symbolic links and
+/// works out the kind, whiteouts included. `None` for entries that are not
+/// reported (the root directory, aufs metadata).
+fn classify(
+    header: &TarHeader,
+    input: &str,
+    symlinks: &mut Symlinks,
+    layer: usize,
+) -> Result<Option<(EntryPath, EntryKind)>, ImageError> {
     let unsafe_path = |raw: &[u8], reason| ImageError::UnsafePath {
         input: input.to_owned(),
         path: show_path(raw),
         reason,
     };
-    let path =
+    const LOOP: &str = "passes through too many symbolic links (a loop)";
+    let literal =
         EntryPath::normalize(&header.name).map_err(|e| unsafe_path(&header.name, e.reason()))?;
-    if path.is_root() {
+    if literal.is_root() {
         return Ok(None);
     }
+    let path = symlinks
+        .place(layer, &literal)
+        .map_err(|_| unsafe_path(&header.name, LOOP))?;
     let name = path.file_name();
     if let Some(deleted) = name.strip_prefix(WHITEOUT) {
         if name == OPAQUE {
@@ -162,6 +174,9 @@ fn classify(header: &TarHeader, input: &str) -> Result<Option<(EntryPath, EntryK
             if target.is_root() {
                 return Err(unsafe_path(&header.link, "hard link to the root"));
             }
+            let target = symlinks
+                .locate(layer, &target)
+                .map_err(|_| unsafe_path(&header.link, LOOP))?;
             EntryKind::Hardlink(target)
         }
         TarKind::CharDevice => EntryKind::CharDevice,

@@ -1,13 +1,15 @@
 //! rpm databases. `rpmdb.sqlite` (rpm >= 4.16; Fedora 33+, RHEL 9, Alma and
-//! Rocky 9) is read with SQLite from memory. Berkeley DB `Packages` and NDB
-//! `Packages.db` are recognised and reported as not read.
+//! Rocky 9) is read with SQLite from memory, with the transactions still in
+//! its write-ahead log `rpmdb.sqlite-wal` replayed first (rpm keeps the
+//! database in WAL mode). Berkeley DB `Packages` and NDB `Packages.db` are
+//! recognised and reported as not read.
 
 use rusqlite::{Connection, MAIN_DB, OpenFlags};
 
 use super::rpm_header::{
     Header, TAG_ARCH, TAG_EPOCH, TAG_LICENSE, TAG_NAME, TAG_RELEASE, TAG_SOURCERPM, TAG_VERSION,
 };
-use super::{CatalogError, FileFindings, FileKind, Found};
+use super::{CatalogError, FileFindings, FileKind, Found, sqlite_wal};
 use crate::model::{Ecosystem, SourcePackage};
 
 /// Directories rpm keeps its database in.
@@ -18,9 +20,18 @@ pub fn is_rpmdb_dir(dir: &str) -> bool {
     )
 }
 
+/// The files of an rpm database directory that are read.
+pub const FILE_NAMES: &[&str] = &[
+    "rpmdb.sqlite",
+    "rpmdb.sqlite-wal",
+    "Packages",
+    "Packages.db",
+];
+
 pub fn classify(file: &str) -> Option<FileKind> {
     match file {
         "rpmdb.sqlite" => Some(FileKind::RpmSqlite),
+        "rpmdb.sqlite-wal" => Some(FileKind::RpmSqliteWal),
         "Packages" | "Packages.db" => Some(FileKind::RpmUnsupported),
         _ => None,
     }
@@ -45,13 +56,32 @@ fn sqlite_error(e: rusqlite::Error) -> CatalogError {
 /// Packages in an `rpmdb.sqlite` file. Headers that do not parse are
 /// warnings; `gpg-pubkey` pseudo-packages are left out.
 pub fn parse_sqlite(bytes: &[u8]) -> Result<FileFindings, CatalogError> {
-    if !bytes.starts_with(b"SQLite format 3\0") {
+    read_sqlite(bytes.to_vec())
+}
+
+/// Packages in an `rpmdb.sqlite` file and its write-ahead log, as SQLite
+/// (and so rpm) sees them: the log's committed transactions replayed onto
+/// the database first.
+pub fn parse_sqlite_with_wal(db: &[u8], wal: &[u8]) -> Result<FileFindings, CatalogError> {
+    let replayed = sqlite_wal::replay(db, wal)?;
+    let mut found = read_sqlite(replayed.database)?;
+    if replayed.uncommitted > 0 {
+        found.warnings.push(format!(
+            "rpmdb.sqlite-wal: {} frame(s) after the last commit (an unfinished transaction) \
+             not applied, as SQLite would not",
+            replayed.uncommitted
+        ));
+    }
+    Ok(found)
+}
+
+fn read_sqlite(mut image: Vec<u8>) -> Result<FileFindings, CatalogError> {
+    if !image.starts_with(b"SQLite format 3\0") {
         return Err(CatalogError::malformed("rpmdb.sqlite", "no SQLite header"));
     }
-    let mut image = bytes.to_vec();
-    // A WAL-mode database cannot be opened from memory; the header bytes 18
-    // and 19 say "WAL" (2) and are set back to "rollback journal" (1). Any
-    // frames left in a -wal file are not part of this file anyway.
+    // The in-memory VFS does not do WAL: header bytes 18 and 19 saying "WAL"
+    // (2) are set back to "rollback journal" (1). The log, if any, was
+    // replayed already.
     if image.get(18..20) == Some(&[2, 2]) {
         image[18] = 1;
         image[19] = 1;
