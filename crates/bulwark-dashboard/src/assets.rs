@@ -72,7 +72,11 @@ mod tests {
     #[test]
     fn table_lists_every_file_under_web_and_nothing_else() {
         let mut on_disk = Vec::new();
-        files_under(&Path::new(env!("CARGO_MANIFEST_DIR")).join("web"), "", &mut on_disk);
+        files_under(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("web"),
+            "",
+            &mut on_disk,
+        );
         on_disk.sort();
         let mut listed: Vec<String> = ASSETS.iter().map(|a| a.path.to_string()).collect();
         listed.sort();
@@ -133,7 +137,11 @@ mod tests {
             }
             assert!(!text.contains("<style"), "{}: inline <style>", asset.path);
             assert!(!text.contains(" style="), "{}: style attribute", asset.path);
-            assert!(!has_handler_attribute(text), "{}: event handler attribute", asset.path);
+            assert!(
+                !has_handler_attribute(text),
+                "{}: event handler attribute",
+                asset.path
+            );
         }
     }
 }

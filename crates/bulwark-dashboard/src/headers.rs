@@ -33,7 +33,15 @@ mod tests {
     #[test]
     fn policy_allows_no_inline_code_or_foreign_origin() {
         let p = CONTENT_SECURITY_POLICY;
-        for bad in ["unsafe-inline", "unsafe-eval", "data:", "http:", "https:", "*", "blob:"] {
+        for bad in [
+            "unsafe-inline",
+            "unsafe-eval",
+            "data:",
+            "http:",
+            "https:",
+            "*",
+            "blob:",
+        ] {
             assert!(!p.contains(bad), "CSP contains {bad}");
         }
         assert!(p.contains("default-src 'none'"));

@@ -15,6 +15,8 @@
 //! What a user may see or do is decided there, not here.
 
 mod assets;
+#[cfg(feature = "test-support")]
+pub mod browser;
 mod headers;
 mod serve;
 

@@ -7,7 +7,10 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-async fn get(path: &str, etag: Option<&str>) -> anyhow::Result<(StatusCode, axum::http::HeaderMap, Vec<u8>)> {
+async fn get(
+    path: &str,
+    etag: Option<&str>,
+) -> anyhow::Result<(StatusCode, axum::http::HeaderMap, Vec<u8>)> {
     let app: Router = bulwark_dashboard::router();
     let mut req = Request::get(path);
     if let Some(tag) = etag {
@@ -22,7 +25,11 @@ async fn get(path: &str, etag: Option<&str>) -> anyhow::Result<(StatusCode, axum
 
 fn assert_security_headers(headers: &axum::http::HeaderMap) {
     for (name, value) in bulwark_dashboard::SECURITY_HEADERS {
-        assert_eq!(headers.get(*name).map(|v| v.to_str().unwrap()), Some(*value), "{name}");
+        assert_eq!(
+            headers.get(*name).and_then(|v| v.to_str().ok()),
+            Some(*value),
+            "{name}"
+        );
     }
 }
 
@@ -49,7 +56,12 @@ async fn every_asset_is_served_with_its_type() -> anyhow::Result<()> {
     for asset in bulwark_dashboard::ASSETS {
         let (status, headers, body) = get(&format!("/ui/{}", asset.path), None).await?;
         assert_eq!(status, StatusCode::OK, "{}", asset.path);
-        assert_eq!(headers[header::CONTENT_TYPE], asset.content_type, "{}", asset.path);
+        assert_eq!(
+            headers[header::CONTENT_TYPE],
+            asset.content_type,
+            "{}",
+            asset.path
+        );
         assert_security_headers(&headers);
         assert_eq!(body, asset.body, "{}", asset.path);
     }
@@ -83,9 +95,15 @@ async fn path_traversal_attempts_are_not_found() -> anyhow::Result<()> {
         "/ui/index.html%00.js",
     ] {
         let (status, headers, body) = get(path, None).await?;
-        assert!(status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST, "{path}: {status}");
+        assert!(
+            status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST,
+            "{path}: {status}"
+        );
         assert_security_headers(&headers);
-        assert!(!String::from_utf8_lossy(&body).contains("[package]"), "{path}");
+        assert!(
+            !String::from_utf8_lossy(&body).contains("[package]"),
+            "{path}"
+        );
     }
     Ok(())
 }

@@ -36,7 +36,8 @@ const ROUTES = [
   [/^#\/audit$/, audit],
 ];
 
-const state = { user: null, generation: 0 };
+// `pending`: a notice to show on the next page (after a redirect).
+const state = { user: null, generation: 0, pending: null };
 
 const banner = () => document.getElementById("banner");
 
@@ -111,12 +112,18 @@ async function route(notice) {
   const generation = ++state.generation;
   const hash = location.hash || "#/";
   const main = document.getElementById("main");
+  notice = notice || state.pending;
+  state.pending = null;
   if (!state.user && hash !== "#/login") {
     try {
       state.user = await api.whoami();
     } catch (err) {
       if (!(err instanceof api.ApiError && err.status === 401)) {
-        failed(err, "Loading the session");
+        const id = err instanceof api.ApiError && err.requestId ? ` (request ${err.requestId})` : "";
+        state.pending = { message: `Loading the session failed: ${err.message}${id}`, kind: "error" };
+      }
+      if (hash === "#/login") {
+        return route(state.pending);
       }
       location.hash = "#/login";
       return;
@@ -155,6 +162,11 @@ async function route(notice) {
   }
   mount(main, h("p", {}, "No such page."));
 }
+
+// Anything the CSP blocks is a bug or an attack: say so on the page.
+document.addEventListener("securitypolicyviolation", (ev) => {
+  notify(`The browser blocked ${ev.blockedURI || "inline code"} (${ev.effectiveDirective}) under the page's security policy.`, "error");
+});
 
 window.addEventListener("hashchange", () => route());
 window.addEventListener("DOMContentLoaded", () => route());
