@@ -65,6 +65,9 @@ pub enum AlertReason {
     },
     /// The platform itself is degraded (events lost, enforcement not live).
     Health { detail: String },
+    /// A container was not allowed to start: a stage of the OCI runtime
+    /// hook (`image` policy, `protect` registration) refused it.
+    StartRefused { stage: String, detail: String },
 }
 
 /// One alert: a JSON object per line in every sink.

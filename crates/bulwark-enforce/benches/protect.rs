@@ -8,7 +8,8 @@
 //!   state (after its first decision the kernel's ignore mark answers).
 //! - exec, first decision: each exec is of a program not executed before
 //!   (one fanotify round trip, identity match against the index).
-//! - connect: socket+connect+close to an allowed TCP peer (cgroup connect4).
+//! - connect: socket+connect+close to an allowed TCP peer (cgroup connect4);
+//!   closed with RST so 21,000 connects leave no ports in TIME_WAIT.
 //! - sendto loop: unconnected 64-byte UDP datagrams to an allowed peer, each
 //!   one through cgroup sendmsg4: the worst case for allowed traffic.
 //! - TCP stream: 64 KiB writes on one allowed connection (the check happens
@@ -32,8 +33,8 @@ use std::net::{TcpListener, UdpSocket};
 use bulwark_testkit::{Container, ContainerBuilder, Network};
 use harness::Harness;
 
-const ROUNDS: usize = 7;
-const FIRST_EXECS: usize = 60;
+const ROUNDS: usize = 15;
+const FIRST_EXECS: usize = 40;
 
 fn image(name: &str) -> ContainerBuilder {
     let tiny = probe::tiny();
@@ -53,7 +54,13 @@ fn image(name: &str) -> ContainerBuilder {
     b
 }
 
-fn ns(c: &Container, args: &[&str]) -> f64 {
+/// One probe run: the mean ns per call, and each call's ns where timed.
+struct Run {
+    mean: f64,
+    calls: Vec<f64>,
+}
+
+fn ns(c: &Container, args: &[&str]) -> Run {
     let mut v = vec!["/usr/local/bin/probe"];
     v.extend_from_slice(args);
     let out = c.exec(v).unwrap();
@@ -62,20 +69,68 @@ fn ns(c: &Container, args: &[&str]) -> f64 {
         f.len() >= 4 && f[0] == "ns" && f[3] == "0",
         "probe: {out:?}"
     );
-    f[1].parse().unwrap()
+    let calls = match f.get(4) {
+        Some(&"lat") => f[5..].iter().map(|t| t.parse().unwrap()).collect(),
+        _ => Vec::new(),
+    };
+    Run {
+        mean: f[1].parse().unwrap(),
+        calls,
+    }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// A TCP listener on an ephemeral loopback port with `backlog`.
+fn listener(backlog: nix::sys::socket::Backlog) -> TcpListener {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, listen, socket};
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrIn::new(127, 0, 0, 1, 0),
+    )
+    .unwrap();
+    listen(&fd, backlog).unwrap();
+    TcpListener::from(fd)
+}
+
+fn median(v: Vec<f64>) -> f64 {
+    percentile(v, 0.5)
+}
+
+fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let i = ((v.len() as f64 - 1.0) * q).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+fn us(ns: f64) -> String {
+    format!("{:.1}", ns / 1000.0)
 }
 
 fn main() {
-    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    // connect+close: a full accept queue drops SYNs (1 s retransmits would
+    // swamp the mean), so the backlog is SOMAXCONN, not std's 128, and the
+    // loop accepts without a thread per connection. Each connection is dropped when the next one arrives, after
+    // the client reset it.
+    let tcp = listener(nix::sys::socket::Backlog::MAXCONN);
     let tcp_port = tcp.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        // Drain what is sent (stream case); plain connects close at once.
-        for mut s in tcp.incoming().flatten() {
+        let mut previous = None;
+        for s in tcp.incoming() {
+            previous = s.ok().or(previous);
+        }
+        drop(previous);
+    });
+    // Stream: one connection per round, drained.
+    let sink = TcpListener::bind("127.0.0.1:0").unwrap();
+    let sink_port = sink.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in sink.incoming().flatten() {
             std::thread::spawn(move || {
                 let _ = std::io::copy(&mut s, &mut std::io::sink());
             });
@@ -93,7 +148,7 @@ fn main() {
   network:
     egress:
       - cidr: 127.0.0.1/32
-        ports: [{tcp_port}]
+        ports: [{tcp_port}, {sink_port}]
         protocol: tcp
       - cidr: 127.0.0.1/32
         ports: [{udp_port}]
@@ -108,12 +163,16 @@ fn main() {
         p.allowed_programs,
         p.marked_mounts.len()
     );
-    let (tp, up) = (tcp_port.to_string(), udp_port.to_string());
-    type Case<'a> = (&'a str, Box<dyn Fn(&Container, usize, &str) -> f64 + 'a>);
+    let (tp, sp, up) = (
+        tcp_port.to_string(),
+        sink_port.to_string(),
+        udp_port.to_string(),
+    );
+    type Case<'a> = (&'a str, Box<dyn Fn(&Container, usize, &str) -> Run + 'a>);
     let cases: Vec<Case<'_>> = vec![
         (
             "exec (cached), per exec",
-            Box::new(|c, _, _| ns(c, &["bench-exec", "300", "/opt/t/t0"])),
+            Box::new(|c, _, _| ns(c, &["bench-exec", "200", "/opt/t/t0"])),
         ),
         (
             "exec (first decision), per exec",
@@ -130,23 +189,25 @@ fn main() {
         ),
         (
             "connect+close, per call",
-            Box::new(|c, _, _| ns(c, &["bench-connect", "3000", "127.0.0.1", &tp])),
+            Box::new(|c, _, _| ns(c, &["bench-connect", "1500", "127.0.0.1", &tp])),
         ),
         (
             "sendto 64 B loop, per datagram",
-            Box::new(|c, _, _| ns(c, &["bench-sendto", "300000", "127.0.0.1", &up])),
+            Box::new(|c, _, _| ns(c, &["bench-sendto", "100000", "127.0.0.1", &up])),
         ),
         (
             "TCP stream, per 64 KiB write",
-            Box::new(|c, _, _| ns(c, &["bench-stream", "20000", "127.0.0.1", &tp])),
+            Box::new(|c, _, _| ns(c, &["bench-stream", "10000", "127.0.0.1", &sp])),
         ),
     ];
     println!(
         "| measurement | no agent (median of {ROUNDS}) | Protect (median) | added | ratio (median of per-round ratios) |"
     );
     println!("| --- | --- | --- | --- | --- |");
+    let mut spread = Vec::new();
     for (name, run) in &cases {
         let (mut a, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut calls_a, mut calls_b) = (Vec::new(), Vec::new());
         for r in 0..ROUNDS {
             // Alternate which side goes first, so drift hits both alike.
             let (x, y) = if r % 2 == 0 {
@@ -156,9 +217,11 @@ fn main() {
                 let y = run(&prot, r, "b");
                 (run(&base, r, "a"), y)
             };
-            a.push(x);
-            b.push(y);
-            ratios.push(y / x);
+            ratios.push(y.mean / x.mean);
+            a.push(x.mean);
+            b.push(y.mean);
+            calls_a.extend(x.calls);
+            calls_b.extend(y.calls);
         }
         let (ma, mb) = (median(a), median(b));
         println!(
@@ -168,7 +231,39 @@ fn main() {
             (mb - ma) / 1000.0,
             median(ratios)
         );
+        if !calls_a.is_empty() && !calls_b.is_empty() {
+            spread.push((name, calls_a, calls_b));
+        }
     }
+    println!();
+    println!(
+        "| per call (all rounds pooled) | calls per side | no agent p50 / p99 | Protect p50 / p99 |"
+    );
+    println!("| --- | --- | --- | --- |");
+    for (name, ca, cb) in spread {
+        println!(
+            "| {name} | {} | {} / {} µs | {} / {} µs |",
+            ca.len().min(cb.len()),
+            us(percentile(ca.clone(), 0.5)),
+            us(percentile(ca, 0.99)),
+            us(percentile(cb.clone(), 0.5)),
+            us(percentile(cb, 0.99)),
+        );
+    }
+    let id = bulwark_core::ContainerId::new(prot.id()).unwrap();
+    let l = h
+        .enforcer
+        .protection(&id)
+        .and_then(|p| p.decision_latency)
+        .expect("the protected container has a guard");
+    println!(
+        "\nAgent side, every exec decision of the protected container (event read -> answer \
+         written): {} decisions, p50 {} µs, p99 {} µs, max {} µs (bucket upper bounds)",
+        l.count,
+        us(l.p50_ns as f64),
+        us(l.p99_ns as f64),
+        us(l.max_ns as f64)
+    );
     let denied = h.sink.denials().len();
     assert_eq!(denied, 0, "the benchmark's own actions must all be allowed");
     drop(base);

@@ -81,6 +81,8 @@ impl DenialSink for CanarySink {
         };
     }
     fn health(&self, _: &Alert) {}
+    // The canary is never a container the hook refuses.
+    fn start_refused(&self, _: &crate::denial::StartRefusal) {}
 }
 
 /// Sends the canary's denials to the canary, everything else on.
@@ -99,6 +101,9 @@ impl DenialSink for Routing {
     }
     fn health(&self, alert: &Alert) {
         self.next.health(alert);
+    }
+    fn start_refused(&self, refusal: &crate::denial::StartRefusal) {
+        self.next.start_refused(refusal);
     }
 }
 

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::Backends;
 use crate::container::Registration;
+use crate::denial::StartRefusal;
 use crate::enforcer::{Enforcer, Protection};
 
 /// Longest request or answer line (bytes).
@@ -47,6 +48,10 @@ pub enum Request {
     Unregister {
         id: ContainerId,
     },
+    /// A hook stage refused the container's start: report it.
+    StartRefused {
+        refusal: StartRefusal,
+    },
     Status,
 }
 
@@ -59,6 +64,7 @@ pub enum Response {
     Unregistered {
         known: bool,
     },
+    Recorded,
     Status {
         backends: Backends,
         containers: Vec<Protection>,
@@ -189,6 +195,10 @@ fn dispatch(req: Request, enforcer: &Enforcer) -> Response {
                 message: error_chain(&e),
             },
         },
+        Request::StartRefused { refusal } => {
+            enforcer.start_refused(&refusal);
+            Response::Recorded
+        }
         Request::Status => Response::Status {
             backends: enforcer.backends().clone(),
             containers: enforcer

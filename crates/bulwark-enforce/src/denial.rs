@@ -101,6 +101,60 @@ fn verb(decision: Decision) -> &'static str {
     }
 }
 
+/// A container the OCI hook did not let start: one per refused start,
+/// reported by the hook to the service, which makes it one alert and one
+/// audit record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartRefusal {
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: time::OffsetDateTime,
+    pub container: ContainerId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<WorkloadId>,
+    /// The hook stage that refused (`image`, `protect`).
+    pub stage: String,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+}
+
+impl StartRefusal {
+    pub fn to_alert(&self) -> Alert {
+        use sha2::Digest;
+        let key = format!("{}\nstart\n{}", self.container, self.stage);
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let image = self
+            .image
+            .as_deref()
+            .map(|i| format!(" (image {i})"))
+            .unwrap_or_default();
+        Alert {
+            id: format!("enforce-start-{}", hex::encode(&digest[..8])),
+            time: self.time,
+            severity: Severity::High,
+            workload: self.workload.clone(),
+            container_id: Some(self.container.clone()),
+            image_digest: self.image_digest.clone(),
+            profile_version: None,
+            mode: Mode::Protect,
+            reason: AlertReason::StartRefused {
+                stage: self.stage.clone(),
+                detail: self.reason.clone(),
+            },
+            decision: Decision::Deny,
+            message: format!(
+                "container not started{image}: {} stage: {}",
+                self.stage, self.reason
+            ),
+            ancestry: Vec::new(),
+            count: 1,
+            throttled: 0,
+        }
+    }
+}
+
 /// Where denials go: alert sinks and the audit log. Called on the decision
 /// path, after the kernel has been answered; must not block for long.
 pub trait DenialSink: Send + Sync {
@@ -108,6 +162,8 @@ pub trait DenialSink: Send + Sync {
     /// Enforcement itself is degraded (a decision fell back to the failure
     /// mode, a mark or program is missing, the canary failed).
     fn health(&self, alert: &Alert);
+    /// The OCI hook refused to let a container start.
+    fn start_refused(&self, refusal: &StartRefusal);
 }
 
 /// A health alert (no workload action involved).
@@ -167,5 +223,31 @@ mod tests {
         assert_eq!(d.clone().to_alert().id, a.id);
         assert_eq!(a.message, "refused: exec /usr/bin/nc");
         assert!(matches!(a.reason, AlertReason::Deviation { ref class, .. } if class == "process"));
+    }
+
+    #[test]
+    fn refused_start_alert_names_the_image_and_stage() {
+        let r = StartRefusal {
+            time: time::OffsetDateTime::UNIX_EPOCH,
+            container: ContainerId::new("job-1").unwrap(),
+            workload: Some(WorkloadId::new("image:web").unwrap()),
+            stage: "image".into(),
+            reason: "policy release: no valid signature".into(),
+            image: Some("registry.example/web:1".into()),
+            image_digest: None,
+        };
+        let a = r.to_alert();
+        assert_eq!(a.decision, Decision::Deny);
+        assert!(a.id.starts_with("enforce-start-"), "{}", a.id);
+        assert_eq!(
+            a.message,
+            "container not started (image registry.example/web:1): image stage: \
+             policy release: no valid signature"
+        );
+        assert!(
+            matches!(a.reason, AlertReason::StartRefused { ref stage, .. } if stage == "image")
+        );
+        let text = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<StartRefusal>(&text).unwrap(), r);
     }
 }

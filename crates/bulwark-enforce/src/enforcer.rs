@@ -94,6 +94,9 @@ pub struct Protection {
     pub allowed_programs: usize,
     pub protected_inodes: usize,
     pub notes: Vec<String>,
+    /// Exec/file decisions so far and how long they took (live in status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_latency: Option<crate::latency::LatencySummary>,
 }
 
 /// The canary's sandbox.
@@ -569,6 +572,11 @@ impl Enforcer {
         Ok(true)
     }
 
+    /// The OCI hook refused a container's start: one alert, one audit record.
+    pub fn start_refused(&self, refusal: &crate::denial::StartRefusal) {
+        self.sink.start_refused(refusal);
+    }
+
     fn teardown(&self, mut p: Protected) -> Result<(), EnforceError> {
         if p.guard.is_some()
             && let Some(client) = self
@@ -662,8 +670,13 @@ impl Enforcer {
     }
 
     /// What registration reported for a container.
+    /// What the container's registration armed, with its decision
+    /// latencies so far.
     pub fn protection(&self, id: &ContainerId) -> Option<Protection> {
-        self.lock().get(id).map(|p| p.protection.clone())
+        self.lock().get(id).map(|p| Protection {
+            decision_latency: p.guard.as_ref().map(|g| g.stats().latency.summary()),
+            ..p.protection.clone()
+        })
     }
 
     /// Kernel counters of a container's network policy.

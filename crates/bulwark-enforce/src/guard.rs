@@ -49,6 +49,9 @@ pub struct GuardStats {
     pub alerted: AtomicU64,
     pub fallbacks: AtomicU64,
     pub cached: AtomicU64,
+    /// From reading a permission event to answering it (the agent's own
+    /// threads, answered at once, are not counted).
+    pub latency: crate::latency::Latency,
 }
 
 impl GuardStats {
@@ -209,6 +212,7 @@ impl Worker {
             self.report(report, procinfo::ancestry(tid));
         }
         self.answer(fd, judgement.answer);
+        self.stats.latency.record(read_at.elapsed());
         if judgement.cache && self.group.ignore_until_modified(fd, EXEC_MASK).is_ok() {
             GuardStats::bump(&self.stats.cached);
         }

@@ -8,16 +8,19 @@
 //! lets the container continue or refuses it. Stages run in order; the first
 //! refusal ends the hook.
 //!
-//! Stages today: [`ProtectStage`] (register with the enforcement service and
+//! Stages here: [`ProtectStage`] (register with the enforcement service and
 //! wait until the policy is in the kernel) and [`ReleaseStage`] (poststop).
 //! The image-trust check of `bulwark-trust` is one more stage, placed first,
-//! by the binary.
+//! by the binary. A refused start is reported to the service
+//! ([`report_refusal`]), which makes it one alert and one audit record.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::container::{ContainerError, MAX_CONFIG_BYTES, OciState, Registration};
 use crate::control::{self, ControlError, Request, Response};
+use crate::denial::StartRefusal;
 use crate::enforcer::Protection;
 use crate::policy::FailMode;
 
@@ -59,6 +62,22 @@ impl HookContext {
 
     pub fn registration(&self) -> Result<Registration, HookError> {
         Ok(Registration::from_oci(&self.state, &self.config_json)?)
+    }
+
+    /// The container's annotations: `config.json`'s, overridden by the
+    /// state's (as in [`Registration::from_oci`]). A `config.json` that
+    /// does not parse contributes none.
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        #[derive(serde::Deserialize)]
+        struct Annotated {
+            #[serde(default)]
+            annotations: BTreeMap<String, String>,
+        }
+        let mut out = serde_json::from_str::<Annotated>(&self.config_json)
+            .map(|c| c.annotations)
+            .unwrap_or_default();
+        out.extend(self.state.annotations.clone());
+        out
     }
 }
 
@@ -103,6 +122,15 @@ pub struct Verdict {
     pub allow: bool,
     /// One line per stage, for the runtime's log.
     pub lines: Vec<String>,
+    /// When refused: which stage, and why.
+    pub refused: Option<Refused>,
+}
+
+/// The stage that refused the container, and its reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub stage: &'static str,
+    pub reason: String,
 }
 
 /// Run `stages` in order. A stage that fails (rather than refuses) is
@@ -122,6 +150,10 @@ pub fn run(stages: &[&dyn Stage], ctx: &HookContext, on_error: FailMode) -> Verd
                 return Verdict {
                     allow: false,
                     lines,
+                    refused: Some(Refused {
+                        stage: stage.name(),
+                        reason,
+                    }),
                 };
             }
             Err(e) => {
@@ -131,17 +163,59 @@ pub fn run(stages: &[&dyn Stage], ctx: &HookContext, on_error: FailMode) -> Verd
                 } else {
                     "failed, refusing (fail-closed)"
                 };
-                lines.push(format!("{}: {what}: {}", stage.name(), chain(&e)));
+                let problem = chain(&e);
+                lines.push(format!("{}: {what}: {problem}", stage.name()));
                 if !open {
                     return Verdict {
                         allow: false,
                         lines,
+                        refused: Some(Refused {
+                            stage: stage.name(),
+                            reason: format!("stage failed (fail-closed): {problem}"),
+                        }),
                     };
                 }
             }
         }
     }
-    Verdict { allow: true, lines }
+    Verdict {
+        allow: true,
+        lines,
+        refused: None,
+    }
+}
+
+/// Tell the service at `socket` that `refused` kept the container from
+/// starting (one alert and one audit record there).
+pub fn report_refusal(
+    socket: &Path,
+    timeout: Duration,
+    ctx: &HookContext,
+    refused: &Refused,
+) -> Result<(), HookError> {
+    let refusal = start_refusal(ctx, refused)?;
+    control::call(socket, &Request::StartRefused { refusal }, timeout)?;
+    Ok(())
+}
+
+fn start_refusal(ctx: &HookContext, refused: &Refused) -> Result<StartRefusal, HookError> {
+    let container =
+        bulwark_core::ContainerId::new(ctx.state.id.clone()).map_err(|e| HookError::Stage {
+            stage: refused.stage,
+            problem: format!("container id in the hook state: {e}"),
+        })?;
+    let annotations = ctx.annotations();
+    let meta = bulwark_containers::from_annotations(&annotations);
+    let subject = crate::store::Subject::from_annotations(&container, &annotations);
+    Ok(StartRefusal {
+        time: time::OffsetDateTime::now_utc(),
+        container,
+        workload: subject.workload,
+        stage: refused.stage.into(),
+        reason: refused.reason.clone(),
+        image: meta.image,
+        image_digest: meta.image_digest,
+    })
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
@@ -265,12 +339,50 @@ mod tests {
         let v = run(&[&refuse, &never], &ctx(), FailMode::Open);
         assert!(!v.allow);
         assert_eq!(v.lines, ["fixed: refused: unsigned image"]);
+        let refused = v.refused.unwrap();
+        assert_eq!(
+            (refused.stage, refused.reason.as_str()),
+            ("fixed", "unsigned image")
+        );
+    }
+
+    #[test]
+    fn refusal_report_carries_image_and_workload_from_the_annotations() {
+        let mut c = ctx();
+        c.config_json = r#"{"root":{"path":"rootfs"},"annotations":{
+            "io.kubernetes.cri.image-name":"registry.example/web:1",
+            "io.bulwark.workload":"from-config"}}"#
+            .into();
+        c.state
+            .annotations
+            .insert("io.bulwark.workload".into(), "web".into());
+        let refused = Refused {
+            stage: "image",
+            reason: "unsigned".into(),
+        };
+        let r = start_refusal(&c, &refused).unwrap();
+        assert_eq!(r.container.as_str(), "c");
+        assert_eq!(
+            r.workload.unwrap().as_str(),
+            "web",
+            "the state's annotation wins"
+        );
+        assert_eq!(r.image.as_deref(), Some("registry.example/web:1"));
+        assert_eq!((r.stage.as_str(), r.reason.as_str()), ("image", "unsigned"));
     }
 
     #[test]
     fn failing_stage_follows_the_failure_mode() {
         let broken = Fixed(Err("service not running"));
-        assert!(!run(&[&broken], &ctx(), FailMode::Closed).allow);
+        let closed = run(&[&broken], &ctx(), FailMode::Closed);
+        assert!(!closed.allow);
+        assert!(
+            closed
+                .refused
+                .unwrap()
+                .reason
+                .contains("service not running")
+        );
         let open = run(&[&broken], &ctx(), FailMode::Open);
         assert!(open.allow);
         assert!(open.lines[0].contains("fail-open"));

@@ -33,6 +33,7 @@ pub mod identity;
 pub mod index;
 pub mod intent;
 pub mod interp;
+pub mod latency;
 pub mod mounts;
 pub mod net;
 pub mod policy;

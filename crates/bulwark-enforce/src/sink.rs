@@ -9,7 +9,7 @@ use bulwark_alert::Router;
 use bulwark_audit::{AuditLog, Entry, Outcome};
 use bulwark_core::{Alert, Decision};
 
-use crate::denial::{Denial, DenialSink};
+use crate::denial::{Denial, DenialSink, StartRefusal};
 
 /// Audit log + alert router.
 pub struct Reporter {
@@ -63,6 +63,19 @@ impl DenialSink for Reporter {
             tracing::error!("audit log: recording a refusal failed: {e}");
         }
         self.router().send(denial.to_alert());
+    }
+
+    fn start_refused(&self, refusal: &StartRefusal) {
+        let entry = Entry::new("agent:enforce", "enforce.start-refused")
+            .target(refusal.container.to_string())
+            .outcome(Outcome::Denied)
+            .detail(serde_json::to_value(refusal).unwrap_or(serde_json::Value::Null));
+        if let Some(log) = &self.audit
+            && let Err(e) = log.append(&entry)
+        {
+            tracing::error!("audit log: recording a refused start failed: {e}");
+        }
+        self.router().send(refusal.to_alert());
     }
 
     fn health(&self, alert: &Alert) {

@@ -98,23 +98,7 @@ impl PolicyDir {
     }
 
     fn load(&self, path: &Path) -> Result<Vec<EnforcePolicy>, StoreError> {
-        let text = std::fs::read_to_string(path).map_err(|source| StoreError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let input = path.display().to_string();
-        if text.contains("kind: WorkloadProfile") {
-            let profiles =
-                bulwark_profile::parse(&text, &input).map_err(|e| StoreError::Document {
-                    path: path.to_owned(),
-                    problem: e.to_string(),
-                })?;
-            return profiles
-                .iter()
-                .map(|p| Ok(from_profile::compile(p, &self.options)?))
-                .collect();
-        }
-        Ok(vec![PolicyDocument::parse(&input, &text)?.spec])
+        load_document(path, &self.options)
     }
 
     fn documents(&self) -> Result<Vec<PathBuf>, StoreError> {
@@ -135,6 +119,27 @@ impl PolicyDir {
         out.sort();
         Ok(out)
     }
+}
+
+/// The policies of one document: an `EnforcementPolicy`, or the
+/// `WorkloadProfile`s it holds compiled with `options`.
+pub fn load_document(path: &Path, options: &Options) -> Result<Vec<EnforcePolicy>, StoreError> {
+    let text = std::fs::read_to_string(path).map_err(|source| StoreError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let input = path.display().to_string();
+    if text.contains("kind: WorkloadProfile") {
+        let profiles = bulwark_profile::parse(&text, &input).map_err(|e| StoreError::Document {
+            path: path.to_owned(),
+            problem: e.to_string(),
+        })?;
+        return profiles
+            .iter()
+            .map(|p| Ok(from_profile::compile(p, options)?))
+            .collect();
+    }
+    Ok(vec![PolicyDocument::parse(&input, &text)?.spec])
 }
 
 fn check_name(name: &str) -> Result<(), StoreError> {

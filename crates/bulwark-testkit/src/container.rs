@@ -25,6 +25,31 @@ pub struct Output {
     pub stderr: String,
 }
 
+fn prepare(command: &[String], bundle: &Path) -> Result<(), Error> {
+    let failed = |status: String, stderr: String| Error::Prepare {
+        command: command.join(" "),
+        status,
+        stderr,
+    };
+    let Some((program, args)) = command.split_first() else {
+        return Err(failed("not run".into(), "empty command".into()));
+    };
+    let out = std::process::Command::new(program)
+        .args(args)
+        .arg(bundle)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| failed("not started".into(), e.to_string()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(failed(
+            out.status.to_string(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+}
+
 /// Describes a test container; see the crate documentation.
 #[derive(Debug)]
 #[must_use]
@@ -132,6 +157,20 @@ impl ContainerBuilder {
         }
     }
 
+    /// Run `command` (program first) with the bundle directory appended as
+    /// its last argument after `config.json` is written and before `runc
+    /// create`: a tool that edits the bundle, as a node's tooling would.
+    pub fn prepare<I, S>(mut self, command: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.spec
+            .prepare
+            .push(command.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// The cgroups path given to runc's cgroupfs driver
     /// (default `/bulwark-testkit/ID`).
     pub fn cgroups_path(mut self, path: &str) -> Self {
@@ -168,6 +207,9 @@ impl ContainerBuilder {
             Network::Isolated | Network::Host => None,
         };
         let bundle = Bundle::write(&id, &self.spec, &rootfs, net.as_ref(), &cgroups_path)?;
+        for command in &self.spec.prepare {
+            prepare(command, bundle.path())?;
+        }
         runc::create(
             &id,
             bundle.path(),

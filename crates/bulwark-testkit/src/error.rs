@@ -22,6 +22,12 @@ pub enum Error {
         status: String,
         stderr: String,
     },
+    #[error("bundle preparation `{command}` failed ({status}): {stderr}")]
+    Prepare {
+        command: String,
+        status: String,
+        stderr: String,
+    },
     #[error("`ip {args}` failed ({status}): {stderr}")]
     Ip {
         args: String,

@@ -140,6 +140,8 @@ pub(crate) struct Spec {
     pub hooks: Vec<(HookPoint, Hook)>,
     pub cgroups_path: Option<String>,
     pub files: Vec<ExtraFile>,
+    /// Commands run with the bundle directory appended, before `runc create`.
+    pub prepare: Vec<Vec<String>>,
 }
 
 impl Default for Spec {
@@ -159,6 +161,7 @@ impl Default for Spec {
             hooks: Vec::new(),
             cgroups_path: None,
             files: Vec::new(),
+            prepare: Vec::new(),
         }
     }
 }

@@ -309,3 +309,28 @@ fn test_cgroup_holds_a_host_process_and_is_removed_on_drop() -> Result {
     child.wait()?;
     Ok(())
 }
+
+#[test]
+fn prepare_command_edits_the_bundle_before_runc_sees_it() -> Result {
+    let out = Container::builder("prepared")
+        .args(["echo", "ORIGINAL"])
+        .prepare([
+            "sh",
+            "-c",
+            "sed -i s/ORIGINAL/PREPARED/ \"$0/config.json\"",
+        ])
+        .run()?;
+    assert_eq!(out.stdout, "PREPARED\n");
+    Ok(())
+}
+
+#[test]
+fn failing_prepare_command_stops_the_container_and_names_the_command() {
+    let err = Container::builder("prepare-fails")
+        .args(["echo", "never"])
+        .prepare(["sh", "-c", "echo broken >&2; exit 3"])
+        .run()
+        .expect_err("a failed preparation must not start the container");
+    let text = err.to_string();
+    assert!(text.contains("sh -c") && text.contains("broken"), "{text}");
+}

@@ -19,6 +19,7 @@ mod nanoseg;
 mod profile;
 mod proxy;
 mod replay;
+mod run;
 mod sbom;
 mod scan;
 mod trust;
@@ -41,6 +42,8 @@ pub enum Command {
     Enforce(enforce::Args),
     /// OCI runtime hook: register a container for Protect mode before its first instruction.
     Hook(hook::Args),
+    /// Start a command (Landlock + seccomp) or harden an OCI bundle from its policy.
+    Run(run::Args),
     /// Per-workload behaviour profiles: list, show, diff, export, import, promote, demote.
     Profile(profile::Args),
     /// Vulnerability database: import advisories, show status.
@@ -109,6 +112,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Profile(args) => profile::run(args),
         Command::Enforce(args) => enforce::run(args),
         Command::Hook(args) => hook::run(args),
+        Command::Run(args) => run::run(args),
         Command::Db(args) => db::run(args),
         Command::Findings(args) => findings::run(args),
         Command::Explain(args) => explain::run(args),

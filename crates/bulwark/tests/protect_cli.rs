@@ -283,6 +283,16 @@ fn status_reports_backends_and_protected_containers() {
         .filter_map(|c| c["container"].as_str())
         .collect();
     assert!(ids.contains(&c.id()), "{v}");
+    // Its init's exec of sleep was decided by the agent, and timed.
+    let ours = v["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["container"] == c.id())
+        .unwrap();
+    let latency = &ours["decision_latency"];
+    assert!(latency["count"].as_u64().unwrap() >= 1, "{ours}");
+    assert!(latency["p99_ns"].as_u64().unwrap() >= latency["p50_ns"].as_u64().unwrap());
     let _ = Path::new("/");
 }
 
@@ -384,4 +394,80 @@ fn while_the_service_is_down_a_fail_open_policy_lets_things_run() {
         assert!(Instant::now() < deadline, "fail-open did not open");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn bundle_hardened_by_bulwark_run_gets_eperm_for_denied_syscalls_and_is_protected() {
+    let policy = format!("{POLICY}  hardening:\n    seccomp:\n      deny: [uname]\n");
+    let svc = Service::start_with(&policy, &[]);
+    let file = svc.dir.path().join("policies/cli.yaml");
+    let prepare = [
+        BIN,
+        "run",
+        "--policy",
+        file.to_str().unwrap(),
+        "--hooks",
+        "--socket",
+        svc.socket.to_str().unwrap(),
+        "--bundle",
+    ];
+    let hardened = |name: &str, args: &[&str]| {
+        image(name)
+            .image("cli-test:1", None)
+            .args(args.to_vec())
+            .prepare(prepare)
+            .run()
+            .unwrap()
+    };
+    // Control: runc without the exported filter lets uname through.
+    let plain = image("unhardened")
+        .args(["/usr/local/bin/probe", "sys", "uname"])
+        .run()
+        .unwrap();
+    assert_eq!(plain.stdout.trim(), "ok", "{plain:?}");
+    let uname = hardened("hardened", &["/usr/local/bin/probe", "sys", "uname"]);
+    assert_eq!(uname.stdout.trim(), "errno 1", "{uname:?}");
+    let getpid = hardened("hardened-ok", &["/usr/local/bin/probe", "sys", "getpid"]);
+    assert_eq!(getpid.stdout.trim(), "ok", "{getpid:?}");
+    // The hooks `--hooks` added registered it: the first exec is judged.
+    let evil = image("hardened-evil")
+        .image("cli-test:1", None)
+        .args(["/usr/local/bin/evil"])
+        .prepare(prepare)
+        .run();
+    assert!(
+        evil.as_ref()
+            .map_or(true, |o| !o.stdout.contains("evil-ran")),
+        "{evil:?}"
+    );
+    assert_eq!(svc.wait_alerts("exec /usr/local/bin/evil", 1).len(), 1);
+}
+
+#[test]
+fn container_refused_for_lack_of_policy_is_one_alert_and_one_audit_record() {
+    let svc = Service::start();
+    let hook = Hook::new(BIN).args([
+        "bulwark",
+        "hook",
+        "create-runtime",
+        "--require-policy",
+        "--socket",
+        svc.socket.to_str().unwrap(),
+    ]);
+    let refused = image("no-policy")
+        .image("unknown-image:1", None)
+        .args(["echo", "started"])
+        .hook(HookPoint::CreateRuntime, hook)
+        .run();
+    let text = format!("{refused:?}");
+    assert!(refused.is_err(), "{text}");
+    assert!(text.contains("no enforcement policy"), "{text}");
+    let alerts = svc.wait_alerts("container not started", 1);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["reason"]["kind"], "start_refused");
+    assert_eq!(alerts[0]["reason"]["stage"], "protect");
+    assert_eq!(alerts[0]["decision"], "deny");
+    let log = std::fs::read_to_string(svc.audit_log()).unwrap();
+    assert_eq!(log.matches("enforce.start-refused").count(), 1, "{log}");
+    assert!(log.contains("unknown-image:1"));
 }

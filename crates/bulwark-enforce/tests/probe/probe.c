@@ -9,12 +9,15 @@
  *   probe bind PORT                bind a TCP socket to 0.0.0.0:PORT
  *   probe write PATH               open(PATH, O_WRONLY|O_CREAT) and write a byte
  *   probe read PATH                open(PATH, O_RDONLY) and read a byte
+ *   probe sys NAME                 one raw syscall: getpid, uname, unshare (UTS), chroot (/)
  *   probe loop-exec N PATH         fork+exec PATH N times, print how many exec'd
  *   probe bench-exec N PATH        fork+exec+wait PATH N times: "ns N" per round
  *   probe bench-exec-each N DIR    fork+exec+wait DIR/t0 .. DIR/t(N-1) once each
- *   probe bench-connect N IP PORT  N x (socket, connect, close): ns per round
+ *   probe bench-connect N IP PORT  N x (socket, connect, close with RST): ns per round
  *   probe bench-sendto N IP PORT   N unconnected 64-byte UDP datagrams: ns per send
  *   probe bench-stream N IP PORT   one TCP connection, N writes of 64 KiB: ns per write
+ * bench-exec, bench-exec-each and bench-connect also time each call and print
+ * "lat T1 T2 ..." (ns) on a second line, for percentiles.
  *
  * Prints "ok" or "errno N" and exits 0 on success, 1 on failure. */
 #define _GNU_SOURCE
@@ -29,6 +32,8 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sched.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,23 +76,38 @@ static int run_once(const char *path) {
 }
 
 static int bench(const char *what, int n, char **a, int na) {
+	long long *lat = calloc(n > 0 ? n : 1, sizeof *lat);
+	int timed = 0;
+	if (!lat)
+		return report(-1);
 	long long t0 = now_ns();
 	int failed = 0;
 	if (!strcmp(what, "exec")) {
-		for (int i = 0; i < n; i++)
+		for (int i = 0; i < n; i++) {
+			long long t = now_ns();
 			failed += run_once(a[0]) != 0;
+			lat[timed++] = now_ns() - t;
+		}
 	} else if (!strcmp(what, "exec-each")) {
 		char path[4096];
 		for (int i = 0; i < n; i++) {
 			snprintf(path, sizeof path, "%s/t%d", a[0], i);
+			long long t = now_ns();
 			failed += run_once(path) != 0;
+			lat[timed++] = now_ns() - t;
 		}
 	} else if (!strcmp(what, "connect") && na >= 2) {
 		struct sockaddr_in s = addr(a[0], a[1]);
+		/* Closed with RST (linger 0): thousands of connects in a row
+		 * would otherwise run out of ports held in TIME_WAIT. */
+		struct linger l = {1, 0};
 		for (int i = 0; i < n; i++) {
+			long long t = now_ns();
 			int fd = socket(AF_INET, SOCK_STREAM, 0);
 			failed += connect(fd, (struct sockaddr *)&s, sizeof s) != 0;
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
 			close(fd);
+			lat[timed++] = now_ns() - t;
 		}
 	} else if (!strcmp(what, "sendto") && na >= 2) {
 		struct sockaddr_in s = addr(a[0], a[1]);
@@ -119,6 +139,13 @@ static int bench(const char *what, int n, char **a, int na) {
 	}
 	long long dt = now_ns() - t0;
 	printf("ns %lld failed %d\n", dt / (n > 0 ? n : 1), failed);
+	if (timed) {
+		printf("lat");
+		for (int i = 0; i < timed; i++)
+			printf(" %lld", lat[i]);
+		printf("\n");
+	}
+	free(lat);
 	return failed ? 1 : 0;
 }
 
@@ -176,6 +203,18 @@ int main(int argc, char **argv) {
 		if (fd < 0)
 			return report(-1);
 		return report((int)read(fd, &c, 1));
+	}
+	if (!strcmp(op, "sys")) {
+		struct utsname u;
+		const char *n = argv[2];
+		long rc = !strcmp(n, "getpid")	  ? syscall(SYS_getpid)
+			  : !strcmp(n, "uname")	  ? syscall(SYS_uname, &u)
+			  : !strcmp(n, "unshare") ? syscall(SYS_unshare, CLONE_NEWUTS)
+			  : !strcmp(n, "chroot")  ? syscall(SYS_chroot, "/")
+						  : -2;
+		if (rc == -2)
+			return 2;
+		return report(rc < 0 ? -1 : 0);
 	}
 	if (!strcmp(op, "loop-exec") && argc >= 4) {
 		int n = atoi(argv[2]), ran = 0, refused = 0;

@@ -19,6 +19,9 @@ impl DenialSink for Collect {
     fn health(&self, alert: &Alert) {
         self.health.lock().unwrap().push(alert.clone());
     }
+    fn start_refused(&self, refusal: &bulwark_enforce::denial::StartRefusal) {
+        self.health.lock().unwrap().push(refusal.to_alert());
+    }
 }
 
 impl Collect {

@@ -86,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         require_policy: args.require_policy,
     };
     let release = ReleaseStage {
-        socket: args.socket,
+        socket: args.socket.clone(),
         timeout,
     };
     let stages: Vec<&dyn Stage> = match args.point {
@@ -102,6 +102,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let verdict = hook::run(&stages, &ctx, on_error);
     for line in &verdict.lines {
         eprintln!("bulwark hook: {}: {line}", ctx.state.id);
+    }
+    if let Some(refused) = &verdict.refused {
+        // The container stays refused whether or not the report arrives.
+        if let Err(e) = hook::report_refusal(&args.socket, timeout, &ctx, refused) {
+            eprintln!(
+                "bulwark hook: {}: the refusal could not be reported to the enforcement service: {e}",
+                ctx.state.id
+            );
+        }
     }
     Ok(if verdict.allow {
         ExitCode::SUCCESS
