@@ -314,11 +314,7 @@ fn test_cgroup_holds_a_host_process_and_is_removed_on_drop() -> Result {
 fn prepare_command_edits_the_bundle_before_runc_sees_it() -> Result {
     let out = Container::builder("prepared")
         .args(["echo", "ORIGINAL"])
-        .prepare([
-            "sh",
-            "-c",
-            "sed -i s/ORIGINAL/PREPARED/ \"$0/config.json\"",
-        ])
+        .prepare(["sh", "-c", "sed -i s/ORIGINAL/PREPARED/ \"$0/config.json\""])
         .run()?;
     assert_eq!(out.stdout, "PREPARED\n");
     Ok(())
