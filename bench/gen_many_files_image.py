@@ -3,8 +3,10 @@
 (default 300,000) in nested directories: the stress case for memory that
 grows with the number of entries (grype#1509). Python's tarfile, gzip and
 hashlib only, so the fixture does not depend on the code it measures.
+The first PACKAGES files (default 0) are npm manifests
+`app/node_modules/pkg-I/package.json`, for catalogers to find.
 
-usage: gen_many_files_image.py OUT_DIR [N]
+usage: gen_many_files_image.py OUT_DIR [N [PACKAGES]]
 """
 import gzip
 import hashlib
@@ -26,11 +28,18 @@ def blob(out, data, media_type):
 def main():
     out = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 300_000
+    packages = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     os.makedirs(os.path.join(out, "blobs", "sha256"), exist_ok=True)
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         dirs = set()
-        for i in range(n):
+        for i in range(packages):
+            content = b'{"name":"pkg-%d","version":"1.0.%d"}' % (i, i % 97)
+            info = tarfile.TarInfo("app/node_modules/pkg-%d/package.json" % i)
+            info.size = len(content)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(content))
+        for i in range(packages, n):
             d = "data/%03d/%03d" % (i // 100_000, (i // 1000) % 100)
             if d not in dirs:
                 for j in range(1, d.count("/") + 2):

