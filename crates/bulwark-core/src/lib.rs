@@ -10,9 +10,12 @@
 //!
 //! [`spiffe`] holds SPIFFE IDs and trust domains, validated per the SPIFFE ID
 //! specification, for every crate that names or authorises a workload.
+//! [`document`] reads the `apiVersion`/`kind`/`metadata`/`spec` envelope
+//! shared by Bulwark's YAML documents.
 
 mod alert;
 mod clock;
+pub mod document;
 mod event;
 mod ids;
 mod severity;

@@ -26,6 +26,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use bulwark_core::document::{self, DocumentError, DocumentKind};
 use bulwark_core::spiffe::{SpiffeId, TrustDomain};
 use serde::Deserialize;
 
@@ -36,19 +37,20 @@ pub const DEFAULT_JWT_TTL: Duration = Duration::from_secs(300);
 /// Longest hint the Workload API allows.
 const MAX_HINT_LEN: usize = 1024;
 
+/// The documents this module reads.
+pub const DOCUMENT: DocumentKind = DocumentKind {
+    api_version: API_VERSION,
+    kind: KIND,
+};
+
 /// Why a registration document was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum EntryError {
-    #[error("{source_name}: not a WorkloadIdentity document: {reason}")]
-    Yaml { source_name: String, reason: String },
-    #[error(
-        "{source_name}: apiVersion/kind must be {API_VERSION}/{KIND}, got {api_version}/{kind}"
-    )]
-    WrongKind {
-        source_name: String,
-        api_version: String,
-        kind: String,
-    },
+    /// Not YAML, another kind, or unknown fields.
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+    #[error("{source_name}: no {KIND} document in it")]
+    Empty { source_name: String },
     #[error("{source_name}: entry {name:?}: {reason}")]
     Invalid {
         source_name: String,
@@ -61,24 +63,6 @@ pub enum EntryError {
         first: String,
         second: String,
     },
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Document {
-    api_version: String,
-    kind: String,
-    metadata: Metadata,
-    spec: Spec,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Metadata {
-    name: String,
-    /// Accepted for Kubernetes-style documents; not used for matching.
-    #[serde(default, rename = "labels")]
-    _labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,45 +158,29 @@ pub struct Entry {
 impl Entry {
     /// Parses one or more `---`-separated documents.
     pub fn parse_all(source_name: &str, yaml: &str) -> Result<Vec<Entry>, EntryError> {
-        let mut out = Vec::new();
-        for doc in serde_yaml::Deserializer::from_str(yaml) {
-            let value =
-                serde_yaml::Value::deserialize(doc).map_err(|e| yaml_err(source_name, e))?;
-            if value.is_null() {
-                continue;
-            }
-            let doc: Document =
-                serde_yaml::from_value(value).map_err(|e| yaml_err(source_name, e))?;
-            out.push(Entry::from_document(source_name, doc)?);
-        }
-        Ok(out)
+        document::parse_documents(source_name, yaml, DOCUMENT)?
+            .into_iter()
+            .map(|(metadata, spec)| Entry::from_spec(source_name, metadata.name, spec))
+            .collect()
     }
 
-    fn from_document(source_name: &str, doc: Document) -> Result<Entry, EntryError> {
-        if doc.api_version != API_VERSION || doc.kind != KIND {
-            return Err(EntryError::WrongKind {
-                source_name: source_name.to_owned(),
-                api_version: doc.api_version,
-                kind: doc.kind,
-            });
-        }
-        let name = doc.metadata.name;
+    fn from_spec(source_name: &str, name: String, spec: Spec) -> Result<Entry, EntryError> {
         let invalid = |reason: String| EntryError::Invalid {
             source_name: source_name.to_owned(),
             name: name.clone(),
             reason,
         };
         let spiffe_id =
-            SpiffeId::new(doc.spec.spiffe_id.as_str()).map_err(|e| invalid(e.to_string()))?;
+            SpiffeId::new(spec.spiffe_id.as_str()).map_err(|e| invalid(e.to_string()))?;
         if spiffe_id.is_trust_domain_id() {
             return Err(invalid(format!(
                 "{spiffe_id} has no path; a workload ID needs one"
             )));
         }
-        check_selectors(&doc.spec.selectors).map_err(invalid)?;
-        let x509_ttl = parse_ttl(doc.spec.ttl.as_deref(), DEFAULT_X509_TTL).map_err(invalid)?;
-        let jwt_ttl = parse_ttl(doc.spec.jwt_ttl.as_deref(), DEFAULT_JWT_TTL).map_err(invalid)?;
-        if let Some(hint) = &doc.spec.hint
+        check_selectors(&spec.selectors).map_err(invalid)?;
+        let x509_ttl = parse_ttl(spec.ttl.as_deref(), DEFAULT_X509_TTL).map_err(invalid)?;
+        let jwt_ttl = parse_ttl(spec.jwt_ttl.as_deref(), DEFAULT_JWT_TTL).map_err(invalid)?;
+        if let Some(hint) = &spec.hint
             && (hint.is_empty() || hint.len() > MAX_HINT_LEN)
         {
             return Err(invalid(format!("hint must be 1..={MAX_HINT_LEN} bytes")));
@@ -221,11 +189,11 @@ impl Entry {
             name,
             source: source_name.to_owned(),
             spiffe_id,
-            selectors: doc.spec.selectors,
+            selectors: spec.selectors,
             x509_ttl,
             jwt_ttl,
-            hint: doc.spec.hint,
-            dns_names: doc.spec.dns_names,
+            hint: spec.hint,
+            dns_names: spec.dns_names,
         })
     }
 
@@ -345,13 +313,6 @@ pub fn parse_ttl(text: Option<&str>, default: Duration) -> Result<Duration, Stri
         return Err(format!("duration {text:?} must be at least 1s"));
     }
     Ok(Duration::from_secs(secs))
-}
-
-fn yaml_err(source_name: &str, e: serde_yaml::Error) -> EntryError {
-    EntryError::Yaml {
-        source_name: source_name.to_owned(),
-        reason: e.to_string(),
-    }
 }
 
 /// The identities a caller gets: every matching entry in `entries` order,

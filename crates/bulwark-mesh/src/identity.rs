@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use bulwark_core::spiffe::{SpiffeId, TrustDomain};
 use bulwark_identity::bundle::{BundleSet, TrustBundle};
-use bulwark_identity::x509::{PeerRole, verify_x509_svid};
+use bulwark_identity::x509::{CertInfo, PeerRole, verify_x509_svid};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::sign::CertifiedKey;
@@ -94,7 +94,16 @@ impl IdentityHandle {
 
     /// Swaps in new material (used by the watchers, and by tests).
     pub fn replace(&self, material: Material) {
-        info!(id = %material.id, "proxy identity rotated");
+        let td = material.id.trust_domain();
+        let leaf = material.key.cert.first().map(|c| CertInfo::parse(c));
+        let issuer = material.key.cert.get(1).map(|c| CertInfo::parse(c));
+        info!(
+            id = %material.id,
+            serial = leaf.and_then(Result::ok).map(|c| c.serial_hex).unwrap_or_default(),
+            issuer = issuer.and_then(Result::ok).map(|c| c.subject).unwrap_or_default(),
+            x509_authorities = material.bundles.get(&td).map_or(0, |b| b.x509_authorities().len()),
+            "proxy identity updated"
+        );
         self.current.store(Arc::new(material));
     }
 }
@@ -184,7 +193,7 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, IdentityError
 
 fn leaf_trust_domain(chain: &[CertificateDer<'static>]) -> Result<TrustDomain, IdentityError> {
     let leaf = chain.first().ok_or(IdentityError::NoCertificate)?;
-    let info = bulwark_identity::x509::CertInfo::parse(leaf)
+    let info = CertInfo::parse(leaf)
         .map_err(|e| IdentityError::SelfCheck(e.to_string()))?;
     let uri = info
         .uri_sans

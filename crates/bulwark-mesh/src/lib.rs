@@ -21,5 +21,5 @@ pub mod tls;
 
 pub use decision_log::{DecisionLog, Direction, Mode, Record};
 pub use identity::{FileSource, IdentityError, IdentityHandle, Material, from_workload_api};
-pub use policy::{AccessPolicy, PolicyError, PolicySet, Verdict};
+pub use policy::{AccessPolicy, Hop, Layer, PolicyError, PolicySet, Verdict};
 pub use proxy::{InboundRoute, OutboundRoute, Proxy, ProxyConfig, ProxyError};

@@ -6,65 +6,57 @@
 //! metadata:
 //!   name: web-to-api
 //! spec:
-//!   to: spiffe://example.org/api            # the identity being protected
-//!   from:                                   # who may connect
+//!   to: spiffe://example.org/api            # the identity being called
+//!   from:                                   # who may call it
 //!     - spiffe://example.org/web            # exactly this ID
 //!     - spiffe://example.org/batch/*        # any ID below spiffe://example.org/batch/
-//!   ports: [8443]                           # optional: listener ports (default: any)
+//!   ports: [8443]                           # optional: ports of `to` (default: any)
 //!   http:                                   # optional: per-request rules (default: any request)
 //!     - methods: [GET, POST]                # optional (default: any)
 //!       paths: [/v1/*, /healthz]            # optional: exact, or prefix with a trailing *
 //! ```
 //!
-//! Nothing is allowed unless a policy allows it (default deny). A peer is
-//! matched by its verified SPIFFE ID only, never by address. Paths are
-//! compared after refusing `..`, `.`, empty segments and percent-encoded
-//! slashes or dots, so `/v1/../admin` can not slip past a `/v1/*` rule.
+//! A policy is written on identities, not on proxies or addresses, and the
+//! same documents are enforced at both ends of a [`Hop`]: the caller's proxy
+//! checks it before it opens the connection (outbound), the callee's proxy
+//! when it accepts it (inbound). Nothing is allowed unless a policy allows it
+//! (default deny, on both sides). Identities are the verified SPIFFE IDs of
+//! the two ends, never addresses; `ports` is the port the callee's inbound
+//! listener is dialled on.
+//!
+//! A policy with `http` rules allows only the requests it names, so it can
+//! only be enforced where requests are parsed ([`Layer::Http`]): at the TCP
+//! layer it does not allow the connection. Paths are compared after refusing
+//! `..`, `.`, empty segments and percent-encoded slashes or dots, so
+//! `/v1/../admin` can not slip past a `/v1/*` rule.
 
 use std::fmt;
 
+use bulwark_core::document::{self, DocumentError, DocumentKind};
 use bulwark_core::spiffe::SpiffeId;
 use serde::Deserialize;
 
 pub const API_VERSION: &str = "bulwark.dev/v1alpha1";
 pub const KIND: &str = "AccessPolicy";
 
+/// The documents this module reads.
+pub const DOCUMENT: DocumentKind = DocumentKind {
+    api_version: API_VERSION,
+    kind: KIND,
+};
+
 /// Why a policy document was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    #[error("{source_name}: not an AccessPolicy document: {reason}")]
-    Yaml { source_name: String, reason: String },
-    #[error(
-        "{source_name}: apiVersion/kind must be {API_VERSION}/{KIND}, got {api_version}/{kind}"
-    )]
-    WrongKind {
-        source_name: String,
-        api_version: String,
-        kind: String,
-    },
+    /// Not YAML, another kind, or unknown fields.
+    #[error(transparent)]
+    Document(#[from] DocumentError),
     #[error("{source_name}: policy {name:?}: {reason}")]
     Invalid {
         source_name: String,
         name: String,
         reason: String,
     },
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Document {
-    api_version: String,
-    kind: String,
-    metadata: Metadata,
-    spec: Spec,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Metadata {
-    name: String,
-    #[serde(default, rename = "labels")]
-    _labels: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -152,11 +144,29 @@ pub struct AccessPolicy {
 }
 
 impl AccessPolicy {
-    fn admits(&self, local: &SpiffeId, peer: &SpiffeId, port: u16) -> bool {
-        self.to == *local
-            && (self.ports.is_empty() || self.ports.contains(&port))
-            && self.from.iter().any(|p| p.matches(peer))
+    fn admits(&self, hop: Hop<'_>) -> bool {
+        self.to == *hop.to
+            && (self.ports.is_empty() || self.ports.contains(&hop.port))
+            && self.from.iter().any(|p| p.matches(hop.from))
     }
+}
+
+/// One connection through the mesh, as both proxies see it: `from` calls
+/// `to` on `port` (the port of `to`'s inbound listener).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hop<'a> {
+    pub from: &'a SpiffeId,
+    pub to: &'a SpiffeId,
+    pub port: u16,
+}
+
+/// How much of a connection the proxy sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    /// Bytes only: a policy with `http` rules cannot be enforced.
+    Tcp,
+    /// HTTP/1.1 requests, each authorised.
+    Http,
 }
 
 /// What was decided, and why.
@@ -203,46 +213,43 @@ impl PolicySet {
 
     /// Parses `---`-separated AccessPolicy documents.
     pub fn parse(source_name: &str, yaml: &str) -> Result<Vec<AccessPolicy>, PolicyError> {
-        let yaml_err = |e: serde_yaml::Error| PolicyError::Yaml {
-            source_name: source_name.to_owned(),
-            reason: e.to_string(),
-        };
-        let mut out = Vec::new();
-        for doc in serde_yaml::Deserializer::from_str(yaml) {
-            let value = serde_yaml::Value::deserialize(doc).map_err(yaml_err)?;
-            if value.is_null() {
-                continue;
-            }
-            let doc: Document = serde_yaml::from_value(value).map_err(yaml_err)?;
-            out.push(validate(source_name, doc)?);
-        }
-        Ok(out)
+        document::parse_documents(source_name, yaml, DOCUMENT)?
+            .into_iter()
+            .map(|(metadata, spec)| validate(source_name, metadata.name, spec))
+            .collect()
     }
 
-    /// May `peer` open a connection to `local` on `port`?
-    pub fn connection(&self, local: &SpiffeId, peer: &SpiffeId, port: u16) -> Verdict {
-        match self.policies.iter().find(|p| p.admits(local, peer, port)) {
+    /// May the connection of `hop` be opened? At [`Layer::Http`] a policy
+    /// with request rules allows the connection (its requests are checked one
+    /// by one); at [`Layer::Tcp`] it does not, since nothing would enforce them.
+    pub fn connection(&self, hop: Hop<'_>, layer: Layer) -> Verdict {
+        let mut admitting = self.policies.iter().filter(|p| p.admits(hop));
+        let Some(first) = admitting.clone().next() else {
+            return Verdict::deny(format!(
+                "no AccessPolicy lets {} connect to {} on port {} (default deny)",
+                hop.from, hop.to, hop.port
+            ));
+        };
+        if layer == Layer::Http {
+            return Verdict::allow(first, "connection allowed; each request is checked");
+        }
+        match admitting.find(|p| p.http.is_none()) {
             Some(p) => Verdict::allow(p, "connection allowed"),
             None => Verdict::deny(format!(
-                "no AccessPolicy lets {peer} connect to {local} on port {port} (default deny)"
+                "AccessPolicy {} lets {} send only some HTTP requests to {} on port {}, and this \
+                 listener does not parse HTTP (run the proxy with --http): refused",
+                first.name, hop.from, hop.to, hop.port
             )),
         }
     }
 
-    /// May `peer` send this request to `local` on `port`?
-    pub fn request(
-        &self,
-        local: &SpiffeId,
-        peer: &SpiffeId,
-        port: u16,
-        method: &str,
-        path: &str,
-    ) -> Verdict {
+    /// May this request be sent over the connection of `hop`?
+    pub fn request(&self, hop: Hop<'_>, method: &str, path: &str) -> Verdict {
         if let Some(reason) = unsafe_path(path) {
             return Verdict::deny(format!("request path {path:?} refused: {reason}"));
         }
         let found = self.policies.iter().find(|p| {
-            p.admits(local, peer, port)
+            p.admits(hop)
                 && p.http
                     .as_ref()
                     .is_none_or(|rules| rules.iter().any(|r| r.matches(method, path)))
@@ -250,7 +257,8 @@ impl PolicySet {
         match found {
             Some(p) => Verdict::allow(p, "request allowed"),
             None => Verdict::deny(format!(
-                "no AccessPolicy lets {peer} send {method} {path} to {local} on port {port} (default deny)"
+                "no AccessPolicy lets {} send {method} {path} to {} on port {} (default deny)",
+                hop.from, hop.to, hop.port
             )),
         }
     }
@@ -279,32 +287,22 @@ fn unsafe_path(path: &str) -> Option<&'static str> {
     None
 }
 
-fn validate(source_name: &str, doc: Document) -> Result<AccessPolicy, PolicyError> {
-    if doc.api_version != API_VERSION || doc.kind != KIND {
-        return Err(PolicyError::WrongKind {
-            source_name: source_name.to_owned(),
-            api_version: doc.api_version,
-            kind: doc.kind,
-        });
-    }
-    let name = doc.metadata.name;
+fn validate(source_name: &str, name: String, spec: Spec) -> Result<AccessPolicy, PolicyError> {
     let invalid = |reason: String| PolicyError::Invalid {
         source_name: source_name.to_owned(),
         name: name.clone(),
         reason,
     };
-    let to = SpiffeId::new(doc.spec.to.as_str()).map_err(|e| invalid(format!("to: {e}")))?;
-    if doc.spec.from.is_empty() {
+    let to = SpiffeId::new(spec.to.as_str()).map_err(|e| invalid(format!("to: {e}")))?;
+    if spec.from.is_empty() {
         return Err(invalid("from is empty: name who may connect".into()));
     }
-    let from = doc
-        .spec
+    let from = spec
         .from
         .iter()
         .map(|f| PeerPattern::parse(f).map_err(|e| invalid(format!("from {f:?}: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let http = doc
-        .spec
+    let http = spec
         .http
         .map(|rules| {
             rules
@@ -317,7 +315,7 @@ fn validate(source_name: &str, doc: Document) -> Result<AccessPolicy, PolicyErro
         name,
         to,
         from,
-        ports: doc.spec.ports,
+        ports: spec.ports,
         http,
     })
 }

@@ -2,9 +2,13 @@
 //! local workload; outbound listeners take the workload's plaintext and carry
 //! it over mTLS to a peer whose SPIFFE ID must be the expected one.
 //!
-//! Inbound, every connection (and, with `http`, every request) is checked
-//! against the AccessPolicy set by the peer's verified SPIFFE ID: default
-//! deny. In audit mode denials are logged as `audit-deny` and let through.
+//! Both directions check every connection (and, with `http`, every request)
+//! against the same AccessPolicy set, for the [`Hop`] from the caller's
+//! SPIFFE ID to the callee's: default deny. Outbound, a connection no policy
+//! allows is refused before anything is dialled. In audit mode policy
+//! denials are logged as `audit-deny` and let through; failed
+//! authentication (handshake, certificate, unexpected server identity) is
+//! refused in every mode.
 
 pub mod http;
 
@@ -23,7 +27,7 @@ use tracing::debug;
 
 use crate::decision_log::{DecisionLog, Direction, Mode, Record, now_rfc3339};
 use crate::identity::IdentityHandle;
-use crate::policy::{PolicySet, Verdict};
+use crate::policy::{Hop, Layer, PolicySet, Verdict};
 use crate::tls::{self, TlsConfigError, verified_peer};
 
 /// An inbound route: mTLS on `listen`, plaintext to `upstream`.
@@ -46,7 +50,8 @@ pub struct OutboundRoute {
 pub struct ProxyConfig {
     pub inbound: Vec<InboundRoute>,
     pub outbound: Vec<OutboundRoute>,
-    /// Parse HTTP/1.1 inbound: authorise each request, strip identity headers.
+    /// Parse HTTP/1.1 in both directions: authorise each request; inbound,
+    /// strip identity headers.
     pub http: bool,
     pub mode: Mode,
     pub handshake_timeout: Duration,
@@ -202,6 +207,12 @@ impl ConnCtx {
     }
 }
 
+impl Shared {
+    fn layer(&self) -> Layer {
+        if self.http { Layer::Http } else { Layer::Tcp }
+    }
+}
+
 /// Logs `verdict` and says whether to let the traffic through.
 fn apply(shared: &Shared, verdict: Verdict, mut rec: Record) -> bool {
     rec.policy = verdict.policy;
@@ -222,11 +233,12 @@ async fn inbound_conn(
     stream: TcpStream,
     peer_addr: SocketAddr,
 ) {
+    let local = shared.identity.current().id.clone();
     let mut ctx = ConnCtx {
         direction: Direction::Inbound,
         listener: route.listen,
         peer_addr,
-        local_id: shared.identity.current().id.to_string(),
+        local_id: local.to_string(),
         peer_id: None,
     };
     let accepted =
@@ -253,17 +265,19 @@ async fn inbound_conn(
         Err(reason) => return shared.log.record(&ctx.record("deny", None, reason)),
     };
     ctx.peer_id = Some(peer.spiffe_id().to_string());
-    let local = shared.identity.current().id.clone();
-    let verdict = shared
-        .policies
-        .load()
-        .connection(&local, peer.spiffe_id(), route.listen.port());
+    let hop = Hop {
+        from: peer.spiffe_id(),
+        to: &local,
+        port: route.listen.port(),
+    };
+    let verdict = shared.policies.load().connection(hop, shared.layer());
     if !apply(shared, verdict, ctx.record("", None, String::new())) {
         let _ = tls.shutdown().await;
         return;
     }
     if shared.http {
-        http::serve(shared, &ctx, tls, &local, &peer, route).await;
+        let upstream = http::Upstream::workload(route.upstream);
+        http::serve(shared, &ctx, tls, hop, upstream).await;
         return;
     }
     match TcpStream::connect(route.upstream).await {
@@ -286,37 +300,27 @@ async fn outbound_conn(
     mut app: TcpStream,
     peer_addr: SocketAddr,
 ) {
+    let local = shared.identity.current().id.clone();
     let mut ctx = ConnCtx {
         direction: Direction::Outbound,
         listener: route.listen,
         peer_addr,
-        local_id: shared.identity.current().id.to_string(),
+        local_id: local.to_string(),
         peer_id: None,
     };
-    let connect = async {
-        let tcp = TcpStream::connect(route.remote).await?;
-        let _ = tcp.set_nodelay(true);
-        shared
-            .connector
-            .connect(ServerName::IpAddress(route.remote.ip().into()), tcp)
-            .await
+    let port = route.remote.port();
+    let expected = Hop {
+        from: &local,
+        to: &route.expect,
+        port,
     };
-    let mut tls = match tokio::time::timeout(shared.handshake_timeout, connect).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
-            return shared.log.record(&ctx.record(
-                "deny",
-                None,
-                format!("to {}: {}", route.remote, describe_tls_error(&e)),
-            ));
-        }
-        Err(_) => {
-            return shared.log.record(&ctx.record(
-                "deny",
-                None,
-                format!("to {}: TLS handshake timed out", route.remote),
-            ));
-        }
+    let before = shared.policies.load().connection(expected, shared.layer());
+    if !before.allowed && shared.mode == Mode::Enforce {
+        let reason = format!("{}; {} was not dialled", before.reason, route.remote);
+        return shared.log.record(&ctx.record("deny", None, reason));
+    }
+    let Some(mut tls) = dial(shared, route, &ctx).await else {
+        return;
     };
     let peer = match verified_peer(
         &shared.identity,
@@ -327,25 +331,63 @@ async fn outbound_conn(
         Err(reason) => return shared.log.record(&ctx.record("deny", None, reason)),
     };
     ctx.peer_id = Some(peer.spiffe_id().to_string());
-    let verdict = if *peer.spiffe_id() == route.expect {
-        Verdict {
-            allowed: true,
-            policy: None,
-            reason: format!("server is the expected {}", route.expect),
-        }
-    } else {
-        Verdict {
-            allowed: false,
-            policy: None,
-            reason: format!("server is {}, expected {}", peer.spiffe_id(), route.expect),
-        }
+    if *peer.spiffe_id() != route.expect {
+        let reason = format!(
+            "server {} is {}, expected {}: refused",
+            route.remote,
+            peer.spiffe_id(),
+            route.expect
+        );
+        let _ = tls.shutdown().await;
+        return shared.log.record(&ctx.record("deny", None, reason));
+    }
+    let hop = Hop {
+        from: &local,
+        to: peer.spiffe_id(),
+        port,
     };
+    let verdict = shared.policies.load().connection(hop, shared.layer());
     if !apply(shared, verdict, ctx.record("", None, String::new())) {
         let _ = tls.shutdown().await;
         return;
     }
+    if shared.http {
+        match http::Upstream::peer(tls).await {
+            Ok(upstream) => http::serve(shared, &ctx, app, hop, upstream).await,
+            Err(e) => shared.log.record(&ctx.record(
+                "deny",
+                None,
+                format!("HTTP/1.1 to {} failed: {e}", route.remote),
+            )),
+        }
+        return;
+    }
     let r = tokio::io::copy_bidirectional(&mut app, &mut tls).await;
     debug!(?r, "outbound connection closed");
+}
+
+/// TCP connect and TLS handshake to the route's remote; failures are logged.
+async fn dial(
+    shared: &Shared,
+    route: &OutboundRoute,
+    ctx: &ConnCtx,
+) -> Option<tokio_rustls::client::TlsStream<TcpStream>> {
+    let connect = async {
+        let tcp = TcpStream::connect(route.remote).await?;
+        let _ = tcp.set_nodelay(true);
+        shared
+            .connector
+            .connect(ServerName::IpAddress(route.remote.ip().into()), tcp)
+            .await
+    };
+    let reason = match tokio::time::timeout(shared.handshake_timeout, connect).await {
+        Ok(Ok(tls)) => return Some(tls),
+        Ok(Err(e)) => describe_tls_error(&e),
+        Err(_) => "TLS handshake timed out".into(),
+    };
+    let reason = format!("to {}: {reason}", route.remote);
+    shared.log.record(&ctx.record("deny", None, reason));
+    None
 }
 
 /// A one-line reason for a failed handshake.

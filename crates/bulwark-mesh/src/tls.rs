@@ -72,8 +72,8 @@ pub fn verified_peer(
     role: PeerRole,
 ) -> Result<VerifiedX509Svid, String> {
     let chain = chain.ok_or("peer presented no certificate")?;
-    let bundles = identity.current().bundles.clone();
-    verify_x509_svid(chain, &bundles, SystemTime::now(), role).map_err(|e| e.to_string())
+    verify_x509_svid(chain, &identity.current().bundles, SystemTime::now(), role)
+        .map_err(|e| e.to_string())
 }
 
 /// Our current certificate, for both ends.
@@ -121,13 +121,40 @@ impl SpiffeVerifier {
         let mut chain = vec![end_entity.clone()];
         chain.extend(intermediates.iter().cloned());
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(now.as_secs());
-        let bundles = self.identity.current().bundles.clone();
-        verify_x509_svid(&chain, &bundles, now, role)
+        verify_x509_svid(&chain, &self.identity.current().bundles, now, role)
             .map(|_| ())
             .map_err(|e| {
                 rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(e))))
             })
     }
+}
+
+/// The handshake-signature half of both verifier traits: TLS 1.3 only,
+/// with the provider's algorithms.
+macro_rules! tls13_signatures {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            _message: &[u8],
+            _cert: &CertificateDer<'_>,
+            _dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.algs.supported_schemes()
+        }
+    };
 }
 
 impl ClientCertVerifier for SpiffeVerifier {
@@ -145,27 +172,7 @@ impl ClientCertVerifier for SpiffeVerifier {
             .map(|()| ClientCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
-    }
+    tls13_signatures!();
 }
 
 impl ServerCertVerifier for SpiffeVerifier {
@@ -181,25 +188,5 @@ impl ServerCertVerifier for SpiffeVerifier {
             .map(|()| ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
-    }
+    tls13_signatures!();
 }

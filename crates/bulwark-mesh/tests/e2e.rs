@@ -35,15 +35,10 @@ async fn allowed_identity_passes_and_both_identities_are_logged() {
 #[tokio::test(flavor = "multi_thread")]
 async fn other_identity_is_denied_by_default() {
     let pki = Pki::new("example.org");
-    let mesh = Mesh::start(
-        &pki,
-        "spiffe://example.org/evil",
-        API,
-        &allow_web_to_api(),
-        Mode::Enforce,
-        false,
-    )
-    .await;
+    // The caller's own proxy lets it out; the callee's must still refuse it.
+    let mut spec = MeshSpec::new(EVIL, API, &allow_web_to_api());
+    spec.client_policy = allow(EVIL, API, "");
+    let mesh = spec.start(&pki).await;
     assert!(mesh.echo_through_client(b"hello").await.is_err());
     let rec = mesh.server_log.wait_for(|r| r["decision"] == "deny").await;
     assert_eq!(rec["peer_id"], "spiffe://example.org/evil");
@@ -74,6 +69,15 @@ async fn audit_mode_lets_denied_traffic_through_but_logs_it() {
         .wait_for(|r| r["decision"] == "audit-deny")
         .await;
     assert_eq!(rec["peer_id"], "spiffe://example.org/evil");
+    let rec = mesh
+        .client_log
+        .wait_for(|r| r["decision"] == "audit-deny")
+        .await;
+    assert_eq!(
+        (rec["local_id"].as_str(), rec["peer_id"].as_str()),
+        (Some(EVIL), Some(API)),
+        "the caller's side logs the verified callee: {rec}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -207,15 +211,9 @@ async fn client_without_certificate_is_refused() {
 async fn outbound_refuses_a_server_with_an_unexpected_identity() {
     let pki = Pki::new("example.org");
     // The server side runs as db, but the client expects api.
-    let mesh = Mesh::start_expecting(
-        &pki,
-        WEB,
-        "spiffe://example.org/db",
-        API,
-        &allow_web_to_api(),
-        Mode::Enforce,
-    )
-    .await;
+    let mut spec = MeshSpec::new(WEB, "spiffe://example.org/db", &allow_web_to_api());
+    spec.expect = API;
+    let mesh = spec.start(&pki).await;
     assert!(mesh.echo_through_client(b"x").await.is_err());
     let rec = mesh.client_log.wait_for(|r| r["decision"] == "deny").await;
     assert!(
@@ -230,7 +228,11 @@ async fn outbound_refuses_a_server_with_an_unexpected_identity() {
 #[tokio::test(flavor = "multi_thread")]
 async fn http_requests_are_authorised_and_identity_headers_stripped() {
     let pki = Pki::new("example.org");
-    let mesh = Mesh::start(&pki, WEB, API, &allow_web_get_v1(), Mode::Enforce, true).await;
+    // The caller's proxy lets every request out; the callee's checks them.
+    let mut spec = MeshSpec::new(WEB, API, &allow_web_get_v1());
+    spec.client_policy = allow_web_to_api();
+    spec.http = true;
+    let mesh = spec.start(&pki).await;
     let ok = mesh
         .http_through_client("GET /v1/items HTTP/1.1\r\nHost: api\r\nX-Bulwark-Peer-Id: spiffe://example.org/admin\r\nX-Forwarded-Client-Cert: By=evil\r\nConnection: close\r\n\r\n")
         .await;
@@ -257,6 +259,109 @@ async fn http_requests_are_authorised_and_identity_headers_stripped() {
         .http_through_client("GET /v1/../admin HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n")
         .await;
     assert!(traversal.starts_with("HTTP/1.1 403"), "{traversal}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_default_deny_refuses_before_dialling() {
+    let pki = Pki::new("example.org");
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let remote = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // web may call db, nothing else: the route to api is not allowed.
+    let client = Side::start(
+        &pki,
+        WEB,
+        &allow(WEB, "spiffe://example.org/db", ""),
+        outbound_to(remote.local_addr().unwrap(), API, false),
+        rx,
+    )
+    .await;
+    // Nothing is written: unread bytes would turn the close into a reset.
+    let mut app = TcpStream::connect(client.addr).await.unwrap();
+    let mut buf = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(10), app.read_to_end(&mut buf)).await;
+    assert!(matches!(r, Ok(Ok(0))), "app connection closed: {r:?}");
+    let rec = client.log.wait_for(|r| r["decision"] == "deny").await;
+    let reason = rec["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("no AccessPolicy lets {WEB} connect to {API}"))
+            && reason.contains("default deny")
+            && reason.contains("not dialled"),
+        "{rec}"
+    );
+    assert_eq!(rec["direction"], "outbound");
+    let dialled = tokio::time::timeout(Duration::from_millis(500), remote.accept()).await;
+    assert!(dialled.is_err(), "the remote was dialled anyway");
+    drop(stop);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_audit_mode_logs_the_verified_callee_and_lets_it_through() {
+    let pki = Pki::new("example.org");
+    let mut spec = MeshSpec::new(WEB, API, &allow_web_to_api());
+    spec.client_policy = String::new();
+    spec.mode = Mode::Audit;
+    let mesh = spec.start(&pki).await;
+    assert_eq!(mesh.echo_through_client(b"dry").await.unwrap(), b"dry");
+    let rec = mesh
+        .client_log
+        .wait_for(|r| r["decision"] == "audit-deny")
+        .await;
+    assert_eq!(rec["peer_id"], API);
+    assert!(
+        rec["reason"].as_str().unwrap().contains("default deny"),
+        "{rec}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_http_requests_are_authorised_at_the_caller() {
+    let pki = Pki::new("example.org");
+    // The callee allows every request; the caller's policy allows GET /v1/*.
+    let mut spec = MeshSpec::new(WEB, API, &allow_web_to_api());
+    spec.client_policy = allow_web_get_v1();
+    spec.http = true;
+    let mesh = spec.start(&pki).await;
+    let denied = mesh
+        .http_through_client(
+            "POST /v1/items HTTP/1.1\r\nHost: api\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+    assert!(denied.starts_with("HTTP/1.1 403"), "{denied}");
+    let rec = mesh
+        .client_log
+        .wait_for(|r| r["decision"] == "deny" && r["method"] == "POST")
+        .await;
+    assert_eq!(
+        (rec["direction"].as_str(), rec["peer_id"].as_str()),
+        (Some("outbound"), Some(API))
+    );
+    assert!(
+        !mesh.server_log.records().iter().any(|r| r["method"] == "POST"),
+        "the denied request left the caller: {:?}",
+        mesh.server_log.records()
+    );
+    let ok = mesh
+        .http_through_client("GET /v1/items HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n")
+        .await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert!(ok.contains(&format!("peer={WEB}")), "{ok}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_with_http_rules_does_not_open_a_tcp_connection_on_either_side() {
+    let pki = Pki::new("example.org");
+    let mesh = Mesh::start(&pki, WEB, API, &allow_web_get_v1(), Mode::Enforce, false).await;
+    assert!(mesh.echo_through_client(b"x").await.is_err());
+    let rec = mesh.client_log.wait_for(|r| r["decision"] == "deny").await;
+    assert!(rec["reason"].as_str().unwrap().contains("--http"), "{rec}");
+
+    let mut spec = MeshSpec::new(WEB, API, &allow_web_get_v1());
+    spec.client_policy = allow_web_to_api();
+    let mesh = spec.start(&pki).await;
+    assert!(mesh.echo_through_client(b"x").await.is_err());
+    let rec = mesh.server_log.wait_for(|r| r["decision"] == "deny").await;
+    assert!(rec["reason"].as_str().unwrap().contains("--http"), "{rec}");
+    assert_eq!(rec["peer_id"], WEB);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,199 +1,271 @@
 //! The whole stack as a user runs it: `bulwark identity ca init`, `entry add`,
-//! `identity serve`, and two `bulwark proxy` processes that get their SVIDs
-//! from the Workload API, each attested by the cgroup it was started in.
-//! Needs root (cgroups).
+//! `identity serve`, and `bulwark proxy` processes that get their SVIDs from
+//! the Workload API, each attested by the cgroup it was started in; then CA
+//! rotation (`identity ca rotate prepare/activate/retire`) and SVID renewal
+//! while a long-lived connection runs through the proxies. Needs root
+//! (cgroups).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod mesh_support;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use bulwark_testkit::TestCgroup;
+use mesh_support::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_bulwark");
+const WEB: &str = "spiffe://example.org/web";
+const API: &str = "spiffe://example.org/api";
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// A trust domain with entries for web and api (by cgroup), the Workload API
+/// serving them, an echo upstream behind api's inbound proxy, and web's
+/// outbound proxy in front of it.
+struct Stack {
+    tmp: tempfile::TempDir,
+    data: PathBuf,
+    policy: PathBuf,
+    api_log: PathBuf,
+    api: Proc,
+    web: Proc,
+    _server: Proc,
+    inbound: SocketAddr,
+    outbound: SocketAddr,
+    _cgroups: [TestCgroup; 2],
 }
 
-fn bulwark(data: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new(BIN)
-        .arg("identity")
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Starts `bulwark ARGS` already inside `cgroup` (it moves itself there
-/// before exec, so it never runs outside it).
-fn spawn_in(cgroup: &TestCgroup, args: &[String]) -> Kill {
-    let procs = Path::new("/sys/fs/cgroup/unified")
-        .join(cgroup.path().trim_start_matches('/'))
-        .join("cgroup.procs");
-    let procs = if procs.exists() {
-        procs
-    } else {
-        Path::new("/sys/fs/cgroup")
-            .join(cgroup.path().trim_start_matches('/'))
-            .join("cgroup.procs")
-    };
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!(
-            "echo $$ > {} && exec \"$0\" \"$@\"",
-            procs.display()
-        ))
-        .arg(BIN)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    Kill(cmd.spawn().unwrap())
-}
-
-/// Waits for `bulwark: listening on ADDR` on the child's stderr.
-fn listening_addr(child: &mut Kill) -> SocketAddr {
-    let stderr = child.0.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(addr) = line.strip_prefix("bulwark: listening on ") {
-            let addr = addr.parse().unwrap();
-            std::thread::spawn(move || for _ in lines {});
-            return addr;
+impl Stack {
+    /// `entry_extra`: spec lines added to both entries (e.g. a short `ttl`).
+    fn start(entry_extra: &str) -> Stack {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let web_cg = TestCgroup::create("cli-web").unwrap();
+        let api_cg = TestCgroup::create("cli-api").unwrap();
+        identity(&data, &["ca", "init", "--trust-domain", "example.org"]);
+        for (name, id, cg) in [("web", WEB, &web_cg), ("api", API, &api_cg)] {
+            let file = tmp.path().join(format!("{name}.yaml"));
+            std::fs::write(&file, entry(name, id, cg.path(), entry_extra)).unwrap();
+            identity(&data, &["entry", "add", file.to_str().unwrap()]);
         }
-        assert!(
-            !line.contains("error") && !line.starts_with("bulwark: no"),
-            "{line}"
+        let socket = tmp.path().join("workload.sock");
+        let server = serve(&data, &socket);
+        let endpoint = format!("unix://{}", socket.display());
+        let policy = tmp.path().join("policy.yaml");
+        std::fs::write(&policy, allow(WEB, API)).unwrap();
+        let api_log = tmp.path().join("api-decisions.jsonl");
+        let upstream = echo_upstream();
+        let mut api = Proc::start(
+            "api proxy",
+            Some(&api_cg),
+            &proxy_args(
+                &endpoint,
+                &["--inbound", &format!("127.0.0.1:0={upstream}")],
+                &policy,
+                &api_log,
+            ),
         );
+        let inbound = api.listening_addr();
+        let mut web = Proc::start(
+            "web proxy",
+            Some(&web_cg),
+            &proxy_args(
+                &endpoint,
+                &["--outbound", &format!("127.0.0.1:0={inbound}@{API}")],
+                &policy,
+                &tmp.path().join("web-decisions.jsonl"),
+            ),
+        );
+        let outbound = web.listening_addr();
+        Stack {
+            tmp,
+            data,
+            policy,
+            api_log,
+            api,
+            web,
+            _server: server,
+            inbound,
+            outbound,
+            _cgroups: [web_cg, api_cg],
+        }
     }
-    panic!("proxy exited before listening");
+
+    fn identity(&self, args: &[&str]) -> String {
+        identity(&self.data, args)
+    }
+
+    /// The id of the CA authority in `state` (`Active`, `Old`, `Prepared`).
+    fn authority(&self, state: &str) -> String {
+        let show = self.identity(&["ca", "show"]);
+        let line = show
+            .lines()
+            .find(|l| l.starts_with("authority ") && l.contains(&format!(" {state}:")))
+            .unwrap_or_else(|| panic!("no {state} authority in:\n{show}"));
+        line.split_whitespace().nth(1).unwrap().to_owned()
+    }
+
+    /// Waits until both proxies logged an identity update for which `pred`
+    /// holds (an SVID or bundle pushed over the Workload API and swapped in).
+    fn wait_both_updated(&mut self, what: &str, pred: impl Fn(&str) -> bool) {
+        for p in [&mut self.api, &mut self.web] {
+            p.wait_line(what, |l| l.contains("proxy identity updated") && pred(l));
+        }
+    }
 }
 
-fn entry(name: &str, id: &str, cgroup: &str) -> String {
-    format!(
-        "apiVersion: bulwark.dev/v1alpha1\nkind: WorkloadIdentity\nmetadata:\n  name: {name}\nspec:\n  spiffeId: {id}\n  selectors:\n    cgroup: {cgroup}\n"
-    )
+fn proxy_args(endpoint: &str, route: &[&str], policy: &Path, log: &Path) -> Vec<String> {
+    let mut args: Vec<String> = ["--log", "bulwark_mesh=info", "proxy", "--workload-api"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(endpoint.to_owned());
+    args.extend(route.iter().map(|s| s.to_string()));
+    args.extend([
+        "--policy".into(),
+        policy.display().to_string(),
+        "--decision-log".into(),
+        log.display().to_string(),
+    ]);
+    args
 }
 
 #[test]
 fn proxies_get_identities_from_the_workload_api_by_cgroup_and_authorise_by_them() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let web_cg = TestCgroup::create("cli-web").unwrap();
-    let api_cg = TestCgroup::create("cli-api").unwrap();
-    bulwark(&data, &["ca", "init", "--trust-domain", "example.org"]);
-    for (name, id, cg) in [
-        ("web", "spiffe://example.org/web", &web_cg),
-        ("api", "spiffe://example.org/api", &api_cg),
-    ] {
-        let file = tmp.path().join(format!("{name}.yaml"));
-        std::fs::write(&file, entry(name, id, cg.path())).unwrap();
-        bulwark(&data, &["entry", "add", file.to_str().unwrap()]);
-    }
-    let listed = String::from_utf8(bulwark(&data, &["entry", "list"]).stdout).unwrap();
-    assert!(
-        listed.contains("spiffe://example.org/web") && listed.contains("spiffe://example.org/api")
-    );
+    let stack = Stack::start("");
+    let listed = stack.identity(&["entry", "list"]);
+    assert!(listed.contains(WEB) && listed.contains(API), "{listed}");
 
-    let socket = tmp.path().join("workload.sock");
-    let _server = Kill(
-        Command::new(BIN)
-            .args(["identity", "--data-dir"])
-            .arg(&data)
-            .args(["serve", "--socket"])
-            .arg(&socket)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let start = Instant::now();
-    while !socket.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "Workload API socket never appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    App::connect(stack.outbound)
+        .roundtrip(b"ping over mTLS")
+        .unwrap();
 
-    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
-    let upstream_addr = upstream.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in upstream.incoming() {
-            let mut conn = conn.unwrap();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 1024];
-                while let Ok(n) = conn.read(&mut buf) {
-                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-
-    let policy = tmp.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        "apiVersion: bulwark.dev/v1alpha1\nkind: AccessPolicy\nmetadata: {name: web-to-api}\nspec:\n  to: spiffe://example.org/api\n  from: [spiffe://example.org/web]\n",
-    )
-    .unwrap();
-    let endpoint = format!("unix://{}", socket.display());
-    let server_log = tmp.path().join("api-decisions.jsonl");
-    let mut api = spawn_in(
-        &api_cg,
-        &[
-            "proxy".into(),
-            "--workload-api".into(),
-            endpoint.clone(),
-            "--inbound".into(),
-            format!("127.0.0.1:0={upstream_addr}"),
-            "--policy".into(),
-            policy.display().to_string(),
-            "--decision-log".into(),
-            server_log.display().to_string(),
-        ],
-    );
-    let inbound = listening_addr(&mut api);
-    let mut web = spawn_in(
-        &web_cg,
-        &[
-            "proxy".into(),
-            "--workload-api".into(),
-            endpoint,
-            "--outbound".into(),
-            format!("127.0.0.1:0={inbound}@spiffe://example.org/api"),
-            "--decision-log".into(),
-            tmp.path().join("web-decisions.jsonl").display().to_string(),
-        ],
-    );
-    let outbound = listening_addr(&mut web);
-
-    let mut app = TcpStream::connect(outbound).unwrap();
-    app.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    app.write_all(b"ping over mTLS").unwrap();
-    let mut buf = [0u8; 14];
-    app.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"ping over mTLS");
-
-    let log = std::fs::read_to_string(&server_log).unwrap();
-    let rec: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    let rec = decisions(&stack.api_log).into_iter().next().unwrap();
     assert_eq!(rec["decision"], "allow");
-    assert_eq!(rec["peer_id"], "spiffe://example.org/web");
-    assert_eq!(rec["local_id"], "spiffe://example.org/api");
+    assert_eq!(rec["peer_id"], WEB);
+    assert_eq!(rec["local_id"], API);
+    let leaf = &presented_chain(stack.inbound)[0];
+    assert_eq!(leaf.uri_sans, [API]);
+}
+
+/// prepare -> activate -> retire with the real processes: the new root
+/// reaches both proxies before anything is signed with it, both hot-swap to
+/// SVIDs of the new authority, a long-lived connection opened before the
+/// rotation carries traffic at every step, and after retirement a peer that
+/// still holds an SVID of the old authority is refused.
+#[test]
+fn ca_rotation_keeps_a_long_lived_connection_and_retirement_refuses_the_old_chain() {
+    let mut stack = Stack::start("");
+    let old_authority = stack.authority("Active");
+    // A peer that keeps its SVID of the old authority (issued directly, as
+    // for a workload that cannot use the Workload API).
+    let old_peer = stack.tmp.path().join("old-peer");
+    stack.identity(&[
+        "issue",
+        "--spiffe-id",
+        WEB,
+        "--out",
+        old_peer.to_str().unwrap(),
+    ]);
+    assert!(presented_chain(stack.inbound)[1].subject.contains(&old_authority));
+    let mut long_lived = App::connect(stack.outbound);
+    long_lived.roundtrip(b"before rotation").unwrap();
+
+    // 1. prepare: the new root is published to both proxies; nothing is
+    //    signed by it yet.
+    stack.identity(&["ca", "rotate", "prepare"]);
+    let new_authority = stack.authority("Prepared");
+    stack.wait_both_updated("the bundle with both roots", |l| {
+        field(l, "x509_authorities").as_deref() == Some("2")
+    });
+    assert!(presented_chain(stack.inbound)[1].subject.contains(&old_authority));
+    long_lived.roundtrip(b"after prepare").unwrap();
+
+    // The old peer now trusts both roots (it fetched the bundle again), but
+    // its own SVID stays the one of the old authority.
+    let both_roots = stack.identity(&["bundle", "--pem"]);
+    std::fs::write(old_peer.join("bundle.pem"), both_roots).unwrap();
+    let mut old = Proc::start(
+        "old peer proxy",
+        None,
+        &[
+            "proxy".into(),
+            "--svid".into(),
+            old_peer.join("svid.pem").display().to_string(),
+            "--svid-key".into(),
+            old_peer.join("svid.key").display().to_string(),
+            "--bundle".into(),
+            old_peer.join("bundle.pem").display().to_string(),
+            "--outbound".into(),
+            format!("127.0.0.1:0={}@{API}", stack.inbound),
+            "--policy".into(),
+            stack.policy.display().to_string(),
+            "--decision-log".into(),
+            stack.tmp.path().join("old-decisions.jsonl").display().to_string(),
+        ],
+    );
+    let old_outbound = old.listening_addr();
+
+    // 2. activate: both proxies get SVIDs signed by the new authority.
+    stack.identity(&["ca", "rotate", "activate"]);
+    assert_eq!(stack.authority("Active"), new_authority);
+    stack.wait_both_updated("an SVID of the new authority", |l| {
+        field(l, "issuer").is_some_and(|i| i.contains(&new_authority))
+    });
+    wait_until("api to present the new chain", || {
+        presented_chain(stack.inbound)[1]
+            .subject
+            .contains(&new_authority)
+    });
+    long_lived.roundtrip(b"after activate").unwrap();
+    echo_once(stack.outbound, b"new connection, new SVIDs").unwrap();
+    echo_once(old_outbound, b"old chain, still trusted").unwrap();
+
+    // 3. retire: the old root leaves every bundle.
+    let retired = stack.identity(&["ca", "rotate", "retire"]);
+    assert!(retired.contains(&old_authority), "{retired}");
+    stack.wait_both_updated("the bundle without the old root", |l| {
+        field(l, "x509_authorities").as_deref() == Some("1")
+    });
+    long_lived.roundtrip(b"after retire").unwrap();
+    echo_once(stack.outbound, b"new connection after retire").unwrap();
+    assert!(
+        echo_once(old_outbound, b"old chain").is_err(),
+        "a peer holding only the old chain got through after retirement"
+    );
+    wait_until("api to log the old chain's refusal", || {
+        decisions(&stack.api_log).iter().any(|r| {
+            r["decision"] == "deny"
+                && r["reason"].as_str().is_some_and(|s| {
+                    s.contains(&format!(
+                        "{WEB} was not issued by a CA of trust domain example.org"
+                    ))
+                })
+        })
+    });
+    long_lived.roundtrip(b"still alive").unwrap();
+    drop(old);
+}
+
+/// SVIDs that live 4 s are renewed by `identity serve` at half-life and
+/// pushed over the Workload API; both proxies swap them in while running.
+/// Once the first SVIDs have expired, new connections still succeed (each
+/// side verifies the other's current certificate), and the connection
+/// opened with the first SVIDs still carries traffic.
+#[test]
+fn svid_renewal_is_hot_swapped_by_running_proxies() {
+    let mut stack = Stack::start("  ttl: 4s\n");
+    let first = presented_chain(stack.inbound).remove(0);
+    let mut long_lived = App::connect(stack.outbound);
+    long_lived.roundtrip(b"first SVIDs").unwrap();
+
+    stack.wait_both_updated("a renewed SVID", |l| l.contains("serial="));
+    wait_until("the first SVID to expire", || {
+        std::time::SystemTime::now() > first.not_after
+    });
+    let current = presented_chain(stack.inbound).remove(0);
+    assert_ne!(current.serial_hex, first.serial_hex);
+    assert!(current.not_after > std::time::SystemTime::now());
+    echo_once(stack.outbound, b"after the first SVIDs expired").unwrap();
+    long_lived.roundtrip(b"long-lived, first SVIDs expired").unwrap();
+
 }

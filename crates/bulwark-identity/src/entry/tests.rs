@@ -103,7 +103,9 @@ fn invalid_ids_kinds_and_ttls_are_refused() {
     let wrong_kind = doc("  selectors: {uid: 1}\n").replace("WorkloadIdentity", "Pod");
     assert!(matches!(
         Entry::parse_all("x.yaml", &wrong_kind),
-        Err(EntryError::WrongKind { .. })
+        Err(EntryError::Document(
+            bulwark_core::document::DocumentError::WrongKind { .. }
+        ))
     ));
     assert!(parse("  selectors: {uid: 1}\n  ttl: 0s\n").is_err());
     assert!(parse("  selectors: {uid: 1}\n  ttl: 1w\n").is_err());

@@ -138,9 +138,8 @@ pub fn add_entry_file(
 ) -> Result<(Vec<Entry>, PathBuf), EntriesError> {
     let new = Entry::parse_all(source_name, yaml)?;
     let Some(first) = new.first() else {
-        return Err(EntriesError::Entry(EntryError::Yaml {
+        return Err(EntriesError::Entry(EntryError::Empty {
             source_name: source_name.to_owned(),
-            reason: "no WorkloadIdentity document in it".into(),
         }));
     };
     let file_name = safe_file_name(&first.name);

@@ -22,10 +22,37 @@ use tokio::net::{TcpListener, TcpStream};
 pub const WEB: &str = "spiffe://example.org/web";
 pub const API: &str = "spiffe://example.org/api";
 
-pub fn allow_web_to_api() -> String {
+pub const EVIL: &str = "spiffe://example.org/evil";
+
+/// An AccessPolicy letting `from` call `to`, with `extra` spec lines.
+pub fn allow(from: &str, to: &str, extra: &str) -> String {
+    let name = format!(
+        "{}-to-{}",
+        from.rsplit('/').next().unwrap(),
+        to.rsplit('/').next().unwrap()
+    );
     format!(
-        "apiVersion: bulwark.dev/v1alpha1\nkind: AccessPolicy\nmetadata: {{name: web-to-api}}\nspec:\n  to: {API}\n  from: [{WEB}]\n"
+        "apiVersion: bulwark.dev/v1alpha1\nkind: AccessPolicy\nmetadata: {{name: {name}}}\nspec:\n  to: {to}\n  from: [{from}]\n{extra}"
     )
+}
+
+pub fn allow_web_to_api() -> String {
+    allow(WEB, API, "")
+}
+
+/// A client-side proxy config: one outbound route to `remote`, expecting `expect`.
+pub fn outbound_to(remote: SocketAddr, expect: &str, http: bool) -> ProxyConfig {
+    ProxyConfig {
+        inbound: vec![],
+        outbound: vec![OutboundRoute {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            remote,
+            expect: SpiffeId::new(expect).unwrap(),
+        }],
+        http,
+        mode: Mode::Enforce,
+        handshake_timeout: Duration::from_secs(5),
+    }
 }
 
 pub fn allow_web_get_v1() -> String {
@@ -173,6 +200,105 @@ impl Drop for Mesh {
     }
 }
 
+/// What to start: by default both proxies enforce the same policies and
+/// the client expects the server's real identity.
+pub struct MeshSpec<'a> {
+    pub client: &'a str,
+    pub server: &'a str,
+    pub expect: &'a str,
+    pub client_policy: String,
+    pub server_policy: String,
+    pub mode: Mode,
+    pub http: bool,
+}
+
+impl<'a> MeshSpec<'a> {
+    pub fn new(client: &'a str, server: &'a str, policy: &str) -> Self {
+        MeshSpec {
+            client,
+            server,
+            expect: server,
+            client_policy: policy.to_owned(),
+            server_policy: policy.to_owned(),
+            mode: Mode::Enforce,
+            http: false,
+        }
+    }
+
+    pub async fn start(self, pki: &Pki) -> Mesh {
+        let upstream = if self.http {
+            http_upstream().await
+        } else {
+            echo_upstream().await
+        };
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let server = Side::start(
+            pki,
+            self.server,
+            &self.server_policy,
+            ProxyConfig {
+                inbound: vec![InboundRoute {
+                    listen: any,
+                    upstream,
+                }],
+                outbound: vec![],
+                http: self.http,
+                mode: self.mode,
+                handshake_timeout: Duration::from_secs(5),
+            },
+            rx.clone(),
+        )
+        .await;
+        let mut cfg = outbound_to(server.addr, self.expect, self.http);
+        cfg.mode = self.mode;
+        let client = Side::start(pki, self.client, &self.client_policy, cfg, rx).await;
+        Mesh {
+            outbound: client.addr,
+            inbound: server.addr,
+            client_log: client.log,
+            server_log: server.log,
+            client_identity: client.identity,
+            server_identity: server.identity,
+            stop,
+        }
+    }
+}
+
+/// One running proxy.
+pub struct Side {
+    pub addr: SocketAddr,
+    pub log: MemLog,
+    pub identity: Arc<IdentityHandle>,
+}
+
+impl Side {
+    pub async fn start(
+        pki: &Pki,
+        id: &str,
+        policy: &str,
+        cfg: ProxyConfig,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Side {
+        let policies = Arc::new(ArcSwap::from_pointee(PolicySet::new(
+            PolicySet::parse("test.yaml", policy).unwrap(),
+        )));
+        let log = MemLog::default();
+        let identity = IdentityHandle::new(pki.material(id));
+        let decisions = Arc::new(DecisionLog::new(Box::new(log.clone())));
+        let proxy = Proxy::bind(cfg, Arc::clone(&identity), policies, decisions)
+            .await
+            .unwrap();
+        let addr = proxy.local_addrs()[0];
+        spawn(proxy, stop);
+        Side {
+            addr,
+            log,
+            identity,
+        }
+    }
+}
+
 impl Mesh {
     pub async fn start(
         pki: &Pki,
@@ -182,92 +308,10 @@ impl Mesh {
         mode: Mode,
         http: bool,
     ) -> Mesh {
-        Self::start_full(pki, client, server, server, policy, mode, http).await
-    }
-
-    pub async fn start_expecting(
-        pki: &Pki,
-        client: &str,
-        server: &str,
-        expect: &str,
-        policy: &str,
-        mode: Mode,
-    ) -> Mesh {
-        Self::start_full(pki, client, server, expect, policy, mode, false).await
-    }
-
-    async fn start_full(
-        pki: &Pki,
-        client: &str,
-        server: &str,
-        expect: &str,
-        policy: &str,
-        mode: Mode,
-        http: bool,
-    ) -> Mesh {
-        let upstream = if http {
-            http_upstream().await
-        } else {
-            echo_upstream().await
-        };
-        let policies = Arc::new(ArcSwap::from_pointee(PolicySet::new(
-            PolicySet::parse("test.yaml", policy).unwrap(),
-        )));
-        let (stop, rx) = tokio::sync::watch::channel(false);
-        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-
-        let server_log = MemLog::default();
-        let server_identity = IdentityHandle::new(pki.material(server));
-        let cfg = ProxyConfig {
-            inbound: vec![InboundRoute {
-                listen: any,
-                upstream,
-            }],
-            outbound: vec![],
-            http,
-            mode,
-            handshake_timeout: Duration::from_secs(5),
-        };
-        let log = Arc::new(DecisionLog::new(Box::new(server_log.clone())));
-        let proxy = Proxy::bind(
-            cfg,
-            Arc::clone(&server_identity),
-            Arc::clone(&policies),
-            log,
-        )
-        .await
-        .unwrap();
-        let inbound = proxy.local_addrs()[0];
-        spawn(proxy, rx.clone());
-
-        let client_log = MemLog::default();
-        let client_identity = IdentityHandle::new(pki.material(client));
-        let cfg = ProxyConfig {
-            inbound: vec![],
-            outbound: vec![OutboundRoute {
-                listen: any,
-                remote: inbound,
-                expect: SpiffeId::new(expect).unwrap(),
-            }],
-            http: false,
-            mode,
-            handshake_timeout: Duration::from_secs(5),
-        };
-        let log = Arc::new(DecisionLog::new(Box::new(client_log.clone())));
-        let proxy = Proxy::bind(cfg, Arc::clone(&client_identity), policies, log)
-            .await
-            .unwrap();
-        let outbound = proxy.local_addrs()[0];
-        spawn(proxy, rx);
-        Mesh {
-            outbound,
-            inbound,
-            client_log,
-            server_log,
-            client_identity,
-            server_identity,
-            stop,
-        }
+        let mut spec = MeshSpec::new(client, server, policy);
+        spec.mode = mode;
+        spec.http = http;
+        spec.start(pki).await
     }
 
     /// Sends `msg` through a new connection and reads the echo.

@@ -34,10 +34,11 @@ pub struct Args {
     /// Plaintext listener for the workload, carried over mTLS: LISTEN=REMOTE@SPIFFE_ID.
     #[arg(long, value_name = "LISTEN=REMOTE@SPIFFE_ID")]
     outbound: Vec<String>,
-    /// AccessPolicy YAML files (inbound authorisation; none = deny everything).
+    /// AccessPolicy YAML files, enforced on inbound and outbound connections
+    /// (none = deny everything).
     #[arg(long)]
     policy: Vec<PathBuf>,
-    /// Authorise each inbound HTTP/1.1 request by method and path.
+    /// Parse HTTP/1.1 in both directions and authorise each request by method and path.
     #[arg(long)]
     http: bool,
     /// `enforce`, or `audit` to log denials without enforcing them.
