@@ -109,10 +109,7 @@ fn main() {
         let due = start + interval * i as u32;
         wait_until(due);
         let (s, buf) = &mut conns[i as usize % nconn];
-        match s
-            .write_all(REQUEST)
-            .and_then(|()| read_response(s, buf))
-        {
+        match s.write_all(REQUEST).and_then(|()| read_response(s, buf)) {
             Ok(()) => lat_ns.push(due.elapsed().as_nanos() as u64),
             Err(_) => errors += 1,
         }

@@ -193,8 +193,7 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, IdentityError
 
 fn leaf_trust_domain(chain: &[CertificateDer<'static>]) -> Result<TrustDomain, IdentityError> {
     let leaf = chain.first().ok_or(IdentityError::NoCertificate)?;
-    let info = CertInfo::parse(leaf)
-        .map_err(|e| IdentityError::SelfCheck(e.to_string()))?;
+    let info = CertInfo::parse(leaf).map_err(|e| IdentityError::SelfCheck(e.to_string()))?;
     let uri = info
         .uri_sans
         .first()

@@ -336,7 +336,11 @@ async fn outbound_http_requests_are_authorised_at_the_caller() {
         (Some("outbound"), Some(API))
     );
     assert!(
-        !mesh.server_log.records().iter().any(|r| r["method"] == "POST"),
+        !mesh
+            .server_log
+            .records()
+            .iter()
+            .any(|r| r["method"] == "POST"),
         "the denied request left the caller: {:?}",
         mesh.server_log.records()
     );

@@ -149,9 +149,11 @@ fn proxies_get_identities_from_the_workload_api_by_cgroup_and_authorise_by_them(
 
 /// prepare -> activate -> retire with the real processes: the new root
 /// reaches both proxies before anything is signed with it, both hot-swap to
-/// SVIDs of the new authority, a long-lived connection opened before the
-/// rotation carries traffic at every step, and after retirement a peer that
-/// still holds an SVID of the old authority is refused.
+/// SVIDs of the new authority, and traffic runs through the proxy pair the
+/// whole time (a long-lived connection opened before the rotation and a new
+/// handshake every round) without a single failure or refused handshake.
+/// After retirement a peer that still holds an SVID of the old authority is
+/// refused.
 #[test]
 fn ca_rotation_keeps_a_long_lived_connection_and_retirement_refuses_the_old_chain() {
     let mut stack = Stack::start("");
@@ -166,9 +168,15 @@ fn ca_rotation_keeps_a_long_lived_connection_and_retirement_refuses_the_old_chai
         "--out",
         old_peer.to_str().unwrap(),
     ]);
-    assert!(presented_chain(stack.inbound)[1].subject.contains(&old_authority));
+    assert!(
+        presented_chain(stack.inbound)[1]
+            .subject
+            .contains(&old_authority)
+    );
     let mut long_lived = App::connect(stack.outbound);
     long_lived.roundtrip(b"before rotation").unwrap();
+    let traffic = Traffic::start(stack.outbound);
+    traffic.wait_rounds(3);
 
     // 1. prepare: the new root is published to both proxies; nothing is
     //    signed by it yet.
@@ -177,8 +185,13 @@ fn ca_rotation_keeps_a_long_lived_connection_and_retirement_refuses_the_old_chai
     stack.wait_both_updated("the bundle with both roots", |l| {
         field(l, "x509_authorities").as_deref() == Some("2")
     });
-    assert!(presented_chain(stack.inbound)[1].subject.contains(&old_authority));
+    assert!(
+        presented_chain(stack.inbound)[1]
+            .subject
+            .contains(&old_authority)
+    );
     long_lived.roundtrip(b"after prepare").unwrap();
+    traffic.wait_rounds(3);
 
     // The old peer now trusts both roots (it fetched the bundle again), but
     // its own SVID stays the one of the old authority.
@@ -200,7 +213,12 @@ fn ca_rotation_keeps_a_long_lived_connection_and_retirement_refuses_the_old_chai
             "--policy".into(),
             stack.policy.display().to_string(),
             "--decision-log".into(),
-            stack.tmp.path().join("old-decisions.jsonl").display().to_string(),
+            stack
+                .tmp
+                .path()
+                .join("old-decisions.jsonl")
+                .display()
+                .to_string(),
         ],
     );
     let old_outbound = old.listening_addr();
@@ -219,6 +237,7 @@ fn ca_rotation_keeps_a_long_lived_connection_and_retirement_refuses_the_old_chai
     long_lived.roundtrip(b"after activate").unwrap();
     echo_once(stack.outbound, b"new connection, new SVIDs").unwrap();
     echo_once(old_outbound, b"old chain, still trusted").unwrap();
+    traffic.wait_rounds(3);
 
     // 3. retire: the old root leaves every bundle.
     let retired = stack.identity(&["ca", "rotate", "retire"]);
@@ -243,6 +262,29 @@ fn ca_rotation_keeps_a_long_lived_connection_and_retirement_refuses_the_old_chai
         })
     });
     long_lived.roundtrip(b"still alive").unwrap();
+    traffic.wait_rounds(3);
+    let (rounds, failures) = traffic.finish();
+    assert!(
+        failures.is_empty(),
+        "{rounds} rounds, failed: {failures:#?}"
+    );
+    // Neither proxy refused anything of the pair: the only refusals are the
+    // old chain's and the probes' (which present no client certificate).
+    let web_denied: Vec<_> = decisions(&stack.tmp.path().join("web-decisions.jsonl"))
+        .into_iter()
+        .filter(|r| r["decision"] != "allow")
+        .collect();
+    assert!(web_denied.is_empty(), "{web_denied:#?}");
+    let api_denied: Vec<_> = decisions(&stack.api_log)
+        .into_iter()
+        .filter(|r| {
+            r["decision"] != "allow"
+                && !r["reason"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("no client certificate"))
+        })
+        .collect();
+    assert_eq!(api_denied.len(), 1, "only the old chain: {api_denied:#?}");
     drop(old);
 }
 
@@ -266,6 +308,7 @@ fn svid_renewal_is_hot_swapped_by_running_proxies() {
     assert_ne!(current.serial_hex, first.serial_hex);
     assert!(current.not_after > std::time::SystemTime::now());
     echo_once(stack.outbound, b"after the first SVIDs expired").unwrap();
-    long_lived.roundtrip(b"long-lived, first SVIDs expired").unwrap();
-
+    long_lived
+        .roundtrip(b"long-lived, first SVIDs expired")
+        .unwrap();
 }

@@ -76,7 +76,16 @@ fn default_deny_names_both_identities() {
     );
     assert!(!conn(&s, WEB, API, 9000, Layer::Tcp).allowed);
     assert!(!conn(&s, WEB, "spiffe://example.org/db", 8443, Layer::Tcp).allowed);
-    assert!(!conn(&PolicySet::default(), "spiffe://a/c", "spiffe://a/b", 1, Layer::Http).allowed);
+    assert!(
+        !conn(
+            &PolicySet::default(),
+            "spiffe://a/c",
+            "spiffe://a/b",
+            1,
+            Layer::Http
+        )
+        .allowed
+    );
 }
 
 #[test]
@@ -104,7 +113,11 @@ fn http_rules_check_method_and_path() {
     assert!(!req(&s, WEB, "GET", "/admin").allowed);
     assert!(!req(&s, WEB, "GET", "/healthz/x").allowed);
     let v = req(&s, "spiffe://example.org/evil", "GET", "/v1/items");
-    assert!(!v.allowed && v.reason.contains("default deny"), "{}", v.reason);
+    assert!(
+        !v.allowed && v.reason.contains("default deny"),
+        "{}",
+        v.reason
+    );
 }
 
 #[test]

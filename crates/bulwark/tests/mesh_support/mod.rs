@@ -338,3 +338,79 @@ pub fn decisions(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// Traffic through an outbound listener on a thread of its own, until
+/// dropped: every round sends over one long-lived connection (opened at the
+/// start) and over a new connection (a fresh handshake). Every failure is
+/// kept with the round it happened in.
+pub struct Traffic {
+    rounds: Arc<Mutex<u64>>,
+    failures: Arc<Mutex<Vec<String>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Traffic {
+    pub fn start(addr: SocketAddr) -> Traffic {
+        let rounds = Arc::new(Mutex::new(0u64));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (r, f, s) = (
+            Arc::clone(&rounds),
+            Arc::clone(&failures),
+            Arc::clone(&stop),
+        );
+        let mut long_lived = App::connect(addr);
+        let thread = std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                let round = *r.lock().unwrap();
+                let msg = format!("round {round}");
+                if let Err(e) = long_lived.roundtrip(msg.as_bytes()) {
+                    f.lock().unwrap().push(format!("{msg}: long-lived: {e}"));
+                }
+                if let Err(e) = echo_once(addr, msg.as_bytes()) {
+                    f.lock()
+                        .unwrap()
+                        .push(format!("{msg}: new connection: {e}"));
+                }
+                *r.lock().unwrap() += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        Traffic {
+            rounds,
+            failures,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn rounds(&self) -> u64 {
+        *self.rounds.lock().unwrap()
+    }
+
+    /// Waits until at least `n` more rounds have run.
+    pub fn wait_rounds(&self, n: u64) {
+        let target = self.rounds() + n;
+        wait_until("traffic rounds", || self.rounds() >= target);
+    }
+
+    pub fn failures(&self) -> Vec<String> {
+        self.failures.lock().unwrap().clone()
+    }
+
+    /// Stops the thread and returns every failure.
+    pub fn finish(mut self) -> (u64, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        (self.rounds(), self.failures())
+    }
+}
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
