@@ -10,8 +10,8 @@
 //!
 //! Stages here: [`ProtectStage`] (register with the enforcement service and
 //! wait until the policy is in the kernel) and [`ReleaseStage`] (poststop).
-//! The image-trust check of `bulwark-trust` is one more stage, placed first,
-//! by the binary. A refused start is reported to the service
+//! The image-trust check of `bulwark-trust` is one more stage, placed first
+//! by the binary (`bulwark hook --image-policy`). A refused start is reported to the service
 //! ([`report_refusal`]), which makes it one alert and one audit record.
 
 use std::collections::BTreeMap;

@@ -2,12 +2,14 @@
 //! `bulwark hook` in the container's `config.json` run by runc at
 //! `createRuntime`, real containers (bulwark-testkit). Pins the start-up
 //! window: a container whose very first action is denied is already
-//! enforced. Needs root, runc, busybox-static, cc and bpffs.
+//! enforced; and the hook's image stage (bulwark-trust, images and
+//! signatures made by `trust_support`): a refused image never starts. Needs root, runc, busybox-static, cc and bpffs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../../bulwark-enforce/tests/support/probe.rs"]
 mod probe;
+mod trust_support;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -470,4 +472,114 @@ fn container_refused_for_lack_of_policy_is_one_alert_and_one_audit_record() {
     let log = std::fs::read_to_string(svc.audit_log()).unwrap();
     assert_eq!(log.matches("enforce.start-refused").count(), 1, "{log}");
     assert!(log.contains("unknown-image:1"));
+}
+
+/// `bulwark hook` with both stages: the image under an ImagePolicy (our
+/// own signed/unsigned images in an OCI layout), then Protect.
+fn image_and_protect_hook(svc: &Service, trust_dir: &Path) -> Hook {
+    let p = |x: &str| trust_dir.join(x).to_str().unwrap().to_owned();
+    Hook::new(BIN).args([
+        "bulwark".to_owned(),
+        "hook".into(),
+        "create-runtime".into(),
+        "--socket".into(),
+        svc.socket.to_str().unwrap().into(),
+        "--image-policy".into(),
+        p("images.yaml"),
+        "--image-layout".into(),
+        p("layout"),
+    ])
+}
+
+#[test]
+fn image_stage_refuses_an_unsigned_image_before_its_first_instruction() {
+    use trust_support::{SIGNED, UNSIGNED, policy, world, write_layout};
+    let svc = Service::start();
+    let trust = tempfile::tempdir().unwrap();
+    let w = world();
+    write_layout(&w.store, &trust.path().join("layout"));
+    std::fs::write(trust.path().join("images.yaml"), policy(&w.key, "enforce")).unwrap();
+    let marker = tempfile::tempdir().unwrap();
+    // The unsigned image: runc aborts at createRuntime, the entrypoint (which
+    // would write the marker through a bind mount) never runs.
+    let refused = image("unsigned")
+        .image(UNSIGNED, None)
+        .annotation("io.bulwark.policy", "cli")
+        .bind(marker.path(), "/marker", bulwark_testkit::Access::ReadWrite)
+        .args(["sh", "-c", "echo ran > /marker/ran"])
+        .hook(
+            HookPoint::CreateRuntime,
+            image_and_protect_hook(&svc, trust.path()),
+        )
+        .run();
+    let text = format!("{refused:?}");
+    assert!(refused.is_err(), "{text}");
+    assert!(text.contains("image: refused"), "{text}");
+    assert!(
+        !marker.path().join("ran").exists(),
+        "the refused container ran"
+    );
+    let alerts = svc.wait_alerts("container not started", 1);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["reason"]["stage"], "image");
+    assert!(
+        alerts[0]["message"].as_str().unwrap().contains(UNSIGNED),
+        "{alerts:?}"
+    );
+    let log = std::fs::read_to_string(svc.audit_log()).unwrap();
+    assert_eq!(log.matches("enforce.start-refused").count(), 1);
+    // Nothing registered: the protect stage never ran.
+    assert!(!log.contains("enforce.deny"));
+
+    // The signed image passes the image stage and is then protected.
+    let signed = image("signed")
+        .image(SIGNED, Some(&w.signed_digest.to_string()))
+        .annotation("io.bulwark.policy", "cli")
+        .args(["/usr/local/bin/evil"])
+        .hook(
+            HookPoint::CreateRuntime,
+            image_and_protect_hook(&svc, trust.path()),
+        )
+        .run();
+    assert!(
+        signed
+            .as_ref()
+            .map_or(true, |o| !o.stdout.contains("evil-ran")),
+        "{signed:?}"
+    );
+    assert_eq!(svc.wait_alerts("exec /usr/local/bin/evil", 1).len(), 1);
+    assert_eq!(
+        svc.alerts()
+            .iter()
+            .filter(|a| a["reason"]["kind"] == "start_refused")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn unreadable_image_policy_refuses_fail_closed_and_names_the_file() {
+    let svc = Service::start();
+    let missing = svc.dir.path().join("no-such-images.yaml");
+    let hook = Hook::new(BIN).args([
+        "bulwark",
+        "hook",
+        "create-runtime",
+        "--socket",
+        svc.socket.to_str().unwrap(),
+        "--image-policy",
+        missing.to_str().unwrap(),
+    ]);
+    let refused = image("bad-image-policy")
+        .image("cli-test:1", None)
+        .args(["echo", "started"])
+        .hook(HookPoint::CreateRuntime, hook)
+        .run();
+    let text = format!("{refused:?}");
+    assert!(refused.is_err(), "{text}");
+    assert!(
+        text.contains("fail-closed") && text.contains("no-such-images.yaml"),
+        "{text}"
+    );
+    assert_eq!(svc.wait_alerts("container not started", 1).len(), 1);
 }

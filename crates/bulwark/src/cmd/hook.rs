@@ -10,9 +10,11 @@
 //!
 //! The runtime passes the container state on stdin and waits; exit code 0
 //! lets the container start, anything else aborts it. At `create-runtime`
-//! (or `prestart`) the stages run in order: the image check (when the trust
-//! stage is configured) then Protect-mode registration, which returns once
-//! the container's policy is in the kernel, before its first instruction.
+//! (or `prestart`) the stages run in order: the image check (when
+//! `--image-policy FILE` names ImagePolicy documents; see `bulwark verify`) then
+//! Protect-mode registration, which returns once the container's policy is
+//! in the kernel, before its first instruction. A refused start is reported
+//! to the enforcement service: one alert and one audit record.
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -24,6 +26,9 @@ use bulwark_enforce::hook::{self, HookContext, ProtectStage, ReleaseStage, Stage
 use bulwark_enforce::policy::FailMode;
 
 use super::enforce::DEFAULT_SOCKET;
+use super::trust::TrustArgs;
+
+mod image;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -43,6 +48,51 @@ pub struct Args {
     /// How long to wait for the service, in seconds.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    #[command(flatten)]
+    image: ImageStageArgs,
+}
+
+/// The image stage's options (those of `bulwark verify`, under names that
+/// say they are about the image).
+#[derive(clap::Args, Debug)]
+struct ImageStageArgs {
+    /// Decide the container's image (from its annotations) under these
+    /// ImagePolicy documents before anything else; a refused image never starts.
+    #[arg(long = "image-policy")]
+    image_policy: Option<PathBuf>,
+    /// OCI image layout holding the images and their signatures; without
+    /// it, images are read from their registries.
+    #[arg(long = "image-layout", requires = "image_policy")]
+    layout: Option<PathBuf>,
+    /// Sigstore `trusted_root.json` for keyless signatures.
+    #[arg(long = "trusted-root", requires = "image_policy")]
+    trusted_root: Option<PathBuf>,
+    /// Extra PEM CA certificates to trust for registries.
+    #[arg(long = "registry-ca", requires = "image_policy")]
+    registry_ca: Vec<PathBuf>,
+    /// Talk plain HTTP to registries.
+    #[arg(long = "plain-http", requires = "image_policy")]
+    plain_http: bool,
+    /// Registry network timeout per operation, seconds.
+    #[arg(long = "registry-timeout", default_value_t = 10)]
+    registry_timeout: u64,
+    /// Allow images no ImagePolicy selects (default: refuse them).
+    #[arg(long = "allow-unmatched-images", requires = "image_policy")]
+    allow_unmatched: bool,
+}
+
+impl ImageStageArgs {
+    fn trust(&self) -> Option<TrustArgs> {
+        Some(TrustArgs {
+            policy: self.image_policy.clone()?,
+            trusted_root: self.trusted_root.clone(),
+            layout: self.layout.clone(),
+            registry_ca: self.registry_ca.clone(),
+            plain_http: self.plain_http,
+            registry_timeout: self.registry_timeout,
+            allow_unmatched: self.allow_unmatched,
+        })
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,10 +139,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         socket: args.socket.clone(),
         timeout,
     };
-    let stages: Vec<&dyn Stage> = match args.point {
-        Point::CreateRuntime | Point::Prestart => vec![&protect],
+    let image = args.image.trust().map(|trust| image::ImageStage { trust });
+    let stages: Vec<&dyn Stage> = match (args.point, &image) {
+        (Point::CreateRuntime | Point::Prestart, Some(image)) => vec![image, &protect],
+        (Point::CreateRuntime | Point::Prestart, None) => vec![&protect],
         // Teardown after the container is gone: never block its deletion.
-        Point::Poststop => vec![&release],
+        (Point::Poststop, _) => vec![&release],
     };
     let on_error = if args.point == Point::Poststop {
         FailMode::Open
