@@ -20,12 +20,14 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::ecosystem::Ecosystem;
-use crate::osv::{Affected, Event, Range, RangeType, Vulnerability};
+use crate::osv::{Affected, Event, Range, RangeType};
 use crate::version::{Scheme, Version};
 
+mod candidate;
 mod finding;
 pub mod severity;
 
+pub use candidate::{Candidate, CandidateEntry, package_key};
 pub use finding::{Evidence, Finding};
 pub use severity::{SeverityChoice, choose_severity};
 
@@ -53,15 +55,26 @@ pub struct Component {
     pub layer: Option<String>,
 }
 
+impl Component {
+    /// The (ecosystem, normalised name) keys advisories for this component
+    /// are stored under: its own ecosystem and the release-less base.
+    pub fn keys(&self) -> Vec<(String, String)> {
+        let name = Ecosystem::parse(&self.ecosystem)
+            .map(|e| e.normalize_name(&self.name))
+            .unwrap_or_else(|_| self.name.clone());
+        lookup_ecosystems(&self.ecosystem)
+            .into_iter()
+            .map(|e| (e, name.clone()))
+            .collect()
+    }
+}
+
 /// Where advisories come from.
 pub trait AdvisorySource {
     type Error;
-    /// Every record naming `name` under exactly `ecosystem`.
-    fn advisories(
-        &self,
-        ecosystem: &str,
-        name: &str,
-    ) -> Result<Vec<Arc<Vulnerability>>, Self::Error>;
+    /// The records naming `name` under exactly `ecosystem`, each digested
+    /// to its entries for that key ([`Candidate::of`]).
+    fn advisories(&self, ecosystem: &str, name: &str) -> Result<Vec<Arc<Candidate>>, Self::Error>;
 }
 
 /// A component whose advisories could not be evaluated, and why.
@@ -105,9 +118,10 @@ pub fn match_components<S: AdvisorySource>(
             continue;
         };
         let name = eco.normalize_name(&component.name);
+        let mut installed = Installed::new(&component.version);
         for lookup in lookup_ecosystems(&component.ecosystem) {
-            for vuln in source.advisories(&lookup, &name)? {
-                match_one(component, &eco, &name, &vuln, &mut report);
+            for candidate in source.advisories(&lookup, &name)? {
+                match_one(component, &eco, &mut installed, &candidate, &mut report);
             }
         }
     }
@@ -118,39 +132,57 @@ pub fn match_components<S: AdvisorySource>(
     Ok(report)
 }
 
+/// The component's version, parsed at most once per scheme.
+struct Installed<'a> {
+    text: &'a str,
+    parsed: Vec<(Scheme, Result<Version, String>)>,
+}
+
+impl<'a> Installed<'a> {
+    fn new(text: &'a str) -> Self {
+        Installed {
+            text,
+            parsed: Vec::new(),
+        }
+    }
+
+    fn under(&mut self, scheme: Scheme) -> Result<&Version, String> {
+        let at = match self.parsed.iter().position(|(s, _)| *s == scheme) {
+            Some(at) => at,
+            None => {
+                self.parsed.push((scheme, parse(scheme, self.text)));
+                self.parsed.len() - 1
+            }
+        };
+        match &self.parsed[at].1 {
+            Ok(v) => Ok(v),
+            Err(e) => Err(e.clone()),
+        }
+    }
+}
+
 fn match_one(
     component: &Component,
     eco: &Ecosystem,
-    name: &str,
-    vuln: &Vulnerability,
+    installed: &mut Installed<'_>,
+    candidate: &Candidate,
     report: &mut MatchReport,
 ) {
-    if vuln.withdrawn.is_some() {
+    if candidate.withdrawn {
         return;
     }
-    for (index, affected) in vuln.affected.iter().enumerate() {
-        let Some(pkg) = &affected.package else {
-            continue;
-        };
-        let Ok(record_eco) = Ecosystem::parse(&pkg.ecosystem) else {
-            continue;
-        };
-        let applies = record_eco == *eco
-            || (record_eco.suffix().is_none() && record_eco.base() == eco.base());
-        if !applies || record_eco.normalize_name(&pkg.name) != name {
-            continue;
-        }
-        match evaluate(eco, &component.version, affected) {
+    for entry in &candidate.entries {
+        match evaluate_entry(eco, installed, &entry.versions, &entry.ranges) {
             Ok(Some(evidence)) => {
                 report
                     .findings
-                    .push(Finding::new(component, vuln, index, evidence));
+                    .push(Finding::new(component, candidate, entry, evidence));
                 return;
             }
             Ok(None) => {}
             Err(problem) => report.warnings.push(MatchWarning {
                 package: component.package.clone(),
-                vuln_id: vuln.id.clone(),
+                vuln_id: candidate.vuln_id.clone(),
                 problem,
             }),
         }
@@ -164,13 +196,27 @@ pub fn evaluate(
     version: &str,
     affected: &Affected,
 ) -> Result<Option<Evidence>, String> {
-    if affected.versions.iter().any(|v| v == version) {
+    evaluate_entry(
+        eco,
+        &mut Installed::new(version),
+        &affected.versions,
+        &affected.ranges,
+    )
+}
+
+fn evaluate_entry(
+    eco: &Ecosystem,
+    installed: &mut Installed<'_>,
+    versions: &[String],
+    ranges: &[Range],
+) -> Result<Option<Evidence>, String> {
+    if versions.iter().any(|v| v == installed.text) {
         return Ok(Some(Evidence::ListedVersion {
-            version: version.to_string(),
+            version: installed.text.to_string(),
         }));
     }
     let mut problems = Vec::new();
-    for (i, range) in affected.ranges.iter().enumerate() {
+    for (i, range) in ranges.iter().enumerate() {
         let scheme = match range.kind {
             RangeType::Git => continue,
             RangeType::SemVer if eco.base() == "Go" => Scheme::Go,
@@ -186,7 +232,11 @@ pub fn evaluate(
                 }
             },
         };
-        match evaluate_range(scheme, version, range) {
+        let text = installed.text;
+        let hit = installed
+            .under(scheme)
+            .and_then(|v| evaluate_range(scheme, v, text, range));
+        match hit {
             Ok(Some(mut hit)) => {
                 if let Evidence::Range { range_index, .. } = &mut hit {
                     *range_index = i;
@@ -223,11 +273,11 @@ type Parsed<'a> = Vec<(&'a Event, Option<Version>)>;
 /// events are sorted and walked as the OSV specification's algorithm does.
 fn evaluate_range(
     scheme: Scheme,
+    v: &Version,
     version: &str,
     range: &Range,
 ) -> Result<Option<Evidence>, String> {
-    let v = parse(scheme, version)?;
-    if !below_limits(scheme, &v, range)? {
+    if !below_limits(scheme, v, range)? {
         return Ok(None);
     }
     let mut events: Parsed<'_> = Vec::new();
@@ -241,8 +291,8 @@ fn evaluate_range(
     let hit = match record_order_pairs(&events) {
         Some(pairs) => pairs
             .into_iter()
-            .find(|(intro, close)| inside(&v, &events[*intro], close.map(|c| &events[c]))),
-        None => sorted_walk(&v, &mut events),
+            .find(|(intro, close)| inside(v, &events[*intro], close.map(|c| &events[c]))),
+        None => sorted_walk(v, &mut events),
     };
     Ok(hit.map(|(intro, close)| Evidence::Range {
         range_index: 0,
@@ -367,18 +417,22 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::osv::Record;
+    use crate::osv::{Record, Vulnerability};
 
-    struct Fake(HashMap<(String, String), Vec<Arc<Vulnerability>>>);
+    /// Records by the key they were stored under, digested per key as the
+    /// store does.
+    struct Fake(HashMap<(String, String), Vec<Vulnerability>>);
 
     impl AdvisorySource for Fake {
         type Error = Infallible;
-        fn advisories(&self, e: &str, n: &str) -> Result<Vec<Arc<Vulnerability>>, Infallible> {
+        fn advisories(&self, e: &str, n: &str) -> Result<Vec<Arc<Candidate>>, Infallible> {
             Ok(self
                 .0
                 .get(&(e.to_string(), n.to_string()))
-                .cloned()
-                .unwrap_or_default())
+                .into_iter()
+                .flatten()
+                .filter_map(|v| Candidate::of(v, (e, n)).map(Arc::new))
+                .collect())
         }
     }
 
@@ -396,7 +450,7 @@ mod tests {
         let key_eco = v.affected[0].package.as_ref().unwrap().ecosystem.clone();
         let source = Fake(HashMap::from([(
             (key_eco, name.to_string()),
-            vec![Arc::new(v.clone())],
+            vec![v.clone()],
         )]));
         let c = Component {
             ecosystem: ecosystem.into(),
@@ -571,7 +625,7 @@ mod tests {
         );
         let source = Fake(HashMap::from([(
             ("npm".to_string(), "x".to_string()),
-            vec![Arc::new(v)],
+            vec![v],
         )]));
         let c = Component {
             ecosystem: "npm".into(),

@@ -123,13 +123,46 @@ impl Event {
 
 impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let map = serde_json::Map::<String, Value>::deserialize(d)?;
-        let pick = |key: &str| map.get(key).and_then(Value::as_str).map(str::to_string);
-        pick("introduced")
+        d.deserialize_map(EventVisitor)
+    }
+}
+
+/// Reads an event object key by key (no intermediate map: records are
+/// read in bulk). Unknown keys are ignored; when several known keys are
+/// present, the first of introduced, fixed, last_affected, limit wins.
+struct EventVisitor;
+
+impl<'de> serde::de::Visitor<'de> for EventVisitor {
+    type Value = Event;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an event object with introduced, fixed, last_affected or limit")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+        let mut found: [Option<String>; 4] = Default::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let slot = match key.as_ref() {
+                "introduced" => 0,
+                "fixed" => 1,
+                "last_affected" => 2,
+                "limit" => 3,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    continue;
+                }
+            };
+            // A non-string value is ignored, as the map-based reader did.
+            if let Value::String(v) = map.next_value::<Value>()? {
+                found[slot] = Some(v);
+            }
+        }
+        let [introduced, fixed, last_affected, limit] = found;
+        introduced
             .map(Event::Introduced)
-            .or_else(|| pick("fixed").map(Event::Fixed))
-            .or_else(|| pick("last_affected").map(Event::LastAffected))
-            .or_else(|| pick("limit").map(Event::Limit))
+            .or_else(|| fixed.map(Event::Fixed))
+            .or_else(|| last_affected.map(Event::LastAffected))
+            .or_else(|| limit.map(Event::Limit))
             .ok_or_else(|| {
                 serde::de::Error::custom(
                     "event needs one of introduced, fixed, last_affected, limit",

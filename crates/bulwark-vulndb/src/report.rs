@@ -22,6 +22,31 @@ pub struct Target {
     pub reference: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// The key the SBOM and its findings are stored under for the
+    /// continuous re-match (`bulwark findings`, `explain`).
+    pub stored_as: String,
+    /// The image's layers, base first: what each finding's `layer` names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<TargetLayer>,
+}
+
+/// One layer of the scanned image.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetLayer {
+    /// Position, 0 = base.
+    pub index: usize,
+    /// `sha256:` of the uncompressed layer.
+    pub diff_id: String,
+    /// The build step that made it (image config history), when recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+}
+
+impl Target {
+    /// The layer a finding's `layer` diff id names.
+    pub fn layer(&self, diff_id: &str) -> Option<&TargetLayer> {
+        self.layers.iter().find(|l| l.diff_id == diff_id)
+    }
 }
 
 /// A finding a VEX statement suppressed.

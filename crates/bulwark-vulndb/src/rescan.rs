@@ -4,35 +4,30 @@
 //! open findings becomes `new`/`resolved` events.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::matcher::{AdvisorySource, MatchReport, match_components};
-use crate::osv::Vulnerability;
+use crate::matcher::{AdvisorySource, Candidate, Component, MatchReport, match_components};
 use crate::store::{FindingEvent, Store, StoreError, StoredInventory};
 
 /// (ecosystem, normalised package name).
 type Key = (String, String);
 
-/// The store as an [`AdvisorySource`]: knows which keys have advisories
-/// (one query up front) and caches what it loaded.
+/// The store as an [`AdvisorySource`]: one indexed lookup per key through
+/// a cached prepared statement, and the candidates kept in memory for the
+/// next SBOM that holds the same package.
 pub struct StoreAdvisories<'s> {
     store: &'s Store,
-    known: HashSet<(String, String)>,
-    cache: RefCell<HashMap<Key, Vec<Arc<Vulnerability>>>>,
-    /// Parsed records by id: a record naming many packages is parsed once.
-    records: RefCell<HashMap<String, Arc<Vulnerability>>>,
+    cache: RefCell<HashMap<Key, Vec<Arc<Candidate>>>>,
 }
 
 impl<'s> StoreAdvisories<'s> {
     pub fn new(store: &'s Store) -> Result<Self, StoreError> {
         Ok(StoreAdvisories {
             store,
-            known: store.all_keys()?,
             cache: RefCell::default(),
-            records: RefCell::default(),
         })
     }
 }
@@ -40,35 +35,17 @@ impl<'s> StoreAdvisories<'s> {
 impl AdvisorySource for StoreAdvisories<'_> {
     type Error = StoreError;
 
-    fn advisories(
-        &self,
-        ecosystem: &str,
-        name: &str,
-    ) -> Result<Vec<Arc<Vulnerability>>, StoreError> {
+    fn advisories(&self, ecosystem: &str, name: &str) -> Result<Vec<Arc<Candidate>>, StoreError> {
         let key = (ecosystem.to_string(), name.to_string());
-        if !self.known.contains(&key) {
-            return Ok(Vec::new());
-        }
         if let Some(hit) = self.cache.borrow().get(&key) {
             return Ok(hit.clone());
         }
-        let mut found = Vec::new();
-        self.store
-            .each_advisory_for(ecosystem, name, &mut |id, text| {
-                let cached = self.records.borrow().get(id).cloned();
-                let record = match cached {
-                    Some(r) => r,
-                    None => {
-                        let r = Arc::new(self.store.parse_record(text)?);
-                        self.records
-                            .borrow_mut()
-                            .insert(id.to_string(), Arc::clone(&r));
-                        r
-                    }
-                };
-                found.push(record);
-                Ok(())
-            })?;
+        let found: Vec<Arc<Candidate>> = self
+            .store
+            .candidates_for(ecosystem, name)?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
         self.cache.borrow_mut().insert(key, found.clone());
         Ok(found)
     }
@@ -110,12 +87,17 @@ pub fn scan_inventory_with(
 pub struct RematchSummary {
     /// Stored inventories that held an affected key and were matched again.
     pub rematched: usize,
+    /// Components matched again, over all those inventories (only the
+    /// ones holding a changed key).
+    pub components: usize,
     /// Stored inventories in total (the rest were not touched).
     pub stored: u64,
     pub events: Vec<FindingEvent>,
 }
 
-/// Re-matches the stored inventories that contain any of `changed_keys`.
+/// Re-matches, in the stored inventories that contain any of
+/// `changed_keys`, the components holding such a key; the findings of
+/// every other component stand as they are.
 pub fn rematch(
     store: &Store,
     changed_keys: &BTreeSet<(String, String)>,
@@ -125,7 +107,7 @@ pub fn rematch(
     let mut summary = RematchSummary {
         rematched: digests.len(),
         stored: store.inventory_count()?,
-        events: Vec::new(),
+        ..RematchSummary::default()
     };
     if digests.is_empty() {
         return Ok(summary);
@@ -136,10 +118,33 @@ pub fn rematch(
             let Some(inv) = store.inventory(digest)? else {
                 continue;
             };
-            let report = match_components(&inv.components, &source)?;
-            summary.events.extend(store.record_findings(
+            let touched: Vec<Component> = inv
+                .components
+                .into_iter()
+                .filter(|c| c.keys().iter().any(|k| changed_keys.contains(k)))
+                .collect();
+            summary.components += touched.len();
+            let report = match_components(&touched, &source)?;
+            let scope: BTreeSet<(&str, &str, &str)> = touched
+                .iter()
+                .map(|c| {
+                    (
+                        c.ecosystem.as_str(),
+                        c.package.as_str(),
+                        c.installed_version.as_str(),
+                    )
+                })
+                .collect();
+            summary.events.extend(store.record_findings_in(
                 &inv.digest,
                 &inv.reference,
+                &|f| {
+                    scope.contains(&(
+                        f.ecosystem.as_str(),
+                        f.package.as_str(),
+                        f.installed_version.as_str(),
+                    ))
+                },
                 &report.findings,
                 now,
             )?);

@@ -7,7 +7,7 @@
 use bulwark_sbom::Sbom;
 use sha2::{Digest, Sha256};
 
-use crate::report::{SCHEMA, ScanReport, Suppressed, Target};
+use crate::report::{SCHEMA, ScanReport, Suppressed, Target, TargetLayer};
 use crate::rescan::scan_inventory;
 use crate::store::{Store, StoreError, StoredInventory};
 use crate::vex::{VexDocument, suppression};
@@ -19,12 +19,24 @@ pub struct ScanOptions {
     pub ignore_unfixed: bool,
 }
 
-/// The key findings of this target are tracked under: the image digest,
-/// or for inputs without one (a root filesystem) a digest of the reference.
-pub fn target_key(sbom: &Sbom) -> String {
-    match &sbom.source.digest {
-        Some(d) => d.clone(),
-        None => format!(
+/// What the caller read from the image besides its SBOM.
+#[derive(Clone, Debug, Default)]
+pub struct ImageFacts {
+    /// The config digest (the image ID): the key for inputs without a
+    /// manifest digest, such as docker archives.
+    pub image_id: Option<String>,
+    /// The build step (`created_by`) of each layer, base first.
+    pub layer_steps: Vec<Option<String>>,
+}
+
+/// The key findings of this target are tracked under: the manifest
+/// digest, else the image ID, or for inputs with neither (a root
+/// filesystem) a digest of the reference.
+pub fn target_key(sbom: &Sbom, image_id: Option<&str>) -> String {
+    match (&sbom.source.digest, image_id) {
+        (Some(d), _) => d.clone(),
+        (None, Some(id)) => id.to_string(),
+        (None, None) => format!(
             "{}:sha256:{}",
             sbom.source.kind,
             hex::encode(Sha256::digest(sbom.source.reference.as_bytes()))
@@ -32,16 +44,35 @@ pub fn target_key(sbom: &Sbom) -> String {
     }
 }
 
+fn target(sbom: &Sbom, facts: &ImageFacts, stored_as: String) -> Target {
+    let layers = sbom
+        .layers
+        .iter()
+        .map(|l| TargetLayer {
+            index: l.index,
+            diff_id: l.diff_id.clone(),
+            created_by: facts.layer_steps.get(l.index).cloned().flatten(),
+        })
+        .collect();
+    Target {
+        reference: sbom.source.reference.clone(),
+        digest: sbom.source.digest.clone(),
+        stored_as,
+        layers,
+    }
+}
+
 /// Matches, stores and filters.
 pub fn scan_sbom(
     store: &Store,
     sbom: &Sbom,
+    facts: &ImageFacts,
     vex: &[VexDocument],
     options: ScanOptions,
     now: &str,
 ) -> Result<ScanReport, StoreError> {
     let (components, unmatched_packages) = crate::sbom::components(sbom);
-    let digest = target_key(sbom);
+    let digest = target_key(sbom, facts.image_id.as_deref());
     let inventory = StoredInventory {
         digest: digest.clone(),
         reference: sbom.source.reference.clone(),
@@ -63,10 +94,7 @@ pub fn scan_sbom(
     }
     Ok(ScanReport {
         schema: SCHEMA,
-        target: Target {
-            reference: sbom.source.reference.clone(),
-            digest: sbom.source.digest.clone(),
-        },
+        target: target(sbom, facts, digest),
         db_built_at: store.built_at()?,
         findings,
         suppressed,

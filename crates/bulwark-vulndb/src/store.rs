@@ -19,6 +19,7 @@ mod schema;
 
 pub use advisories::{ImportSummary, Importer, PutOutcome, SourceStatus, Status};
 pub use inventories::{FindingEvent, StoredFinding, StoredInventory};
+pub use schema::SCHEMA_VERSION;
 
 /// File name of the store inside the data directory.
 pub const FILE_NAME: &str = "vulndb.sqlite";

@@ -8,14 +8,14 @@
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use bulwark_vulndb::ecosystem::Ecosystem;
 use bulwark_vulndb::import::{Item, Limits, read_inputs};
-use bulwark_vulndb::matcher::{AdvisorySource, Component, match_components};
+use bulwark_vulndb::matcher::{AdvisorySource, Candidate, Component, match_components};
 use bulwark_vulndb::osv::{Event, RangeType, Vulnerability};
 use bulwark_vulndb::rescan::StoreAdvisories;
 use bulwark_vulndb::store::{ImportSummary, Store, StoreError};
@@ -63,8 +63,9 @@ fn fixture() -> &'static (PathBuf, Vec<(String, ImportSummary)>) {
         let data = support::data_dir();
         let inputs: Vec<PathBuf> = ARCHIVES.iter().map(|a| data.join(a)).collect();
         let key = format!(
-            "all-osv-{}-{}.sqlite",
+            "all-osv-{}-s{}-{}.sqlite",
             env!("CARGO_PKG_VERSION"),
+            bulwark_vulndb::store::SCHEMA_VERSION,
             support::inputs_key(&inputs)
         );
         let path = support::cached_fixture(&key, |out| {
@@ -255,27 +256,37 @@ fn probes_of(v: &Vulnerability) -> Vec<Probe> {
     out
 }
 
-/// An advisory source holding one record, returned for every key.
-struct OneRecord(Arc<Vulnerability>);
+/// An advisory source holding one record, digested per key as the store
+/// digests it.
+struct OneRecord(HashMap<(String, String), Arc<Candidate>>);
+
+impl OneRecord {
+    fn new(vuln: &Vulnerability) -> Self {
+        OneRecord(
+            Candidate::all_of(vuln)
+                .into_iter()
+                .map(|(k, c)| (k, Arc::new(c)))
+                .collect(),
+        )
+    }
+}
 
 impl AdvisorySource for OneRecord {
     type Error = std::convert::Infallible;
-    fn advisories(&self, _: &str, _: &str) -> Result<Vec<Arc<Vulnerability>>, Self::Error> {
-        Ok(vec![Arc::clone(&self.0)])
+    fn advisories(&self, eco: &str, name: &str) -> Result<Vec<Arc<Candidate>>, Self::Error> {
+        Ok(self
+            .0
+            .get(&(eco.to_string(), name.to_string()))
+            .cloned()
+            .into_iter()
+            .collect())
     }
 }
 
 #[test]
 fn boundary_probes_from_every_record_hold() {
     let store = open();
-    let mut stmt_ids: Vec<String> = Vec::new();
-    for key in store.all_keys().unwrap() {
-        for v in store.advisories_for(&key.0, &key.1).unwrap() {
-            stmt_ids.push(v.id.clone());
-        }
-    }
-    stmt_ids.sort();
-    stmt_ids.dedup();
+    let stmt_ids = store.record_ids().unwrap();
     let mut counts: BTreeMap<(String, &'static str), (usize, usize)> = BTreeMap::new();
     let mut failures = Vec::new();
     for id in &stmt_ids {
@@ -300,7 +311,7 @@ fn boundary_probes_from_every_record_hold() {
             })
             .collect();
         // The record alone: each probe's expectation is about this record.
-        let report = match_components(&components, &OneRecord(Arc::new(vuln.clone()))).unwrap();
+        let report = match_components(&components, &OneRecord::new(&vuln)).unwrap();
         for (i, p) in probes.iter().enumerate() {
             let package = format!("probe-{i}");
             let got = report

@@ -52,7 +52,7 @@ pub enum Command {
     Findings(findings::Args),
     /// Show why a finding was reported: record, range and comparator.
     Explain(explain::Args),
-    /// Match an SBOM against the vulnerability DB (table, JSON, SARIF, CycloneDX).
+    /// Match an image (or an SBOM) against the vulnerability DB (table, JSON, SARIF, CycloneDX).
     Scan(scan::Args),
     /// Software bill of materials of an image or root filesystem.
     Sbom(sbom::Args),

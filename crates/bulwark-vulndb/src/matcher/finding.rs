@@ -3,9 +3,8 @@
 use bulwark_core::Severity;
 use serde::{Deserialize, Serialize};
 
-use super::Component;
-use super::severity::{choose_severity, scores};
-use crate::osv::{Event, RangeType, SeverityScore, Vulnerability};
+use super::{Candidate, CandidateEntry, Component};
+use crate::osv::{Event, RangeType, SeverityScore};
 use crate::version::Scheme;
 
 /// Why a version is affected: the listed version, or the range interval
@@ -88,12 +87,10 @@ pub struct Finding {
 impl Finding {
     pub(crate) fn new(
         c: &Component,
-        vuln: &Vulnerability,
-        index: usize,
+        candidate: &Candidate,
+        entry: &CandidateEntry,
         evidence: Evidence,
     ) -> Finding {
-        let affected = &vuln.affected[index];
-        let choice = choose_severity(vuln, affected);
         let fixed_version = match &evidence {
             Evidence::Range {
                 closing: Some(Event::Fixed(f)),
@@ -101,33 +98,27 @@ impl Finding {
             } => Some(f.clone()),
             _ => None,
         };
-        let url = vuln
-            .references
-            .iter()
-            .find(|r| r.kind == "ADVISORY")
-            .or(vuln.references.first())
-            .map(|r| r.url.clone());
         Finding {
             id: format!(
                 "{}/{}/{}@{}",
-                vuln.id, c.ecosystem, c.package, c.installed_version
+                candidate.vuln_id, c.ecosystem, c.package, c.installed_version
             ),
-            vuln_id: vuln.id.clone(),
-            aliases: vuln.aliases.clone(),
-            summary: vuln.summary.clone(),
+            vuln_id: candidate.vuln_id.clone(),
+            aliases: candidate.aliases.clone(),
+            summary: candidate.summary.clone(),
             ecosystem: c.ecosystem.clone(),
             package: c.package.clone(),
             installed_version: c.installed_version.clone(),
             source_package: (c.name != c.package).then(|| c.name.clone()),
             fixed_version,
-            severity: choice.severity,
-            severity_source: choice.source,
-            scores: scores(vuln, affected).cloned().collect(),
+            severity: entry.severity.severity,
+            severity_source: entry.severity.source.clone(),
+            scores: entry.scores.clone(),
             purl: c.purl.clone(),
             layer: c.layer.clone(),
-            affected_index: index,
+            affected_index: entry.index,
             evidence,
-            url,
+            url: candidate.url.clone(),
         }
     }
 

@@ -6,13 +6,13 @@
 //! unless the vendor rates them.
 
 use bulwark_core::Severity;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::osv::{Affected, SeverityScore, Vulnerability};
 
 /// The chosen severity and where it came from.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SeverityChoice {
     pub severity: Severity,
     /// `vendor`, `CVSS_V3 9.8`, `CVSS_V2 5.0`, or `none`.

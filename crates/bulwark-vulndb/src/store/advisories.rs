@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Store, StoreError};
-use crate::ecosystem::Ecosystem;
+use crate::matcher::Candidate;
 use crate::osv::{Record, Vulnerability};
 use crate::time_fmt;
 
@@ -43,18 +43,6 @@ pub struct Importer<'s> {
     source: String,
     now: String,
     summary: ImportSummary,
-}
-
-/// (ecosystem, normalised name) of every package a record names.
-pub(crate) fn record_keys(vuln: &Vulnerability) -> BTreeSet<(String, String)> {
-    vuln.affected
-        .iter()
-        .filter_map(|a| a.package.as_ref())
-        .filter_map(|p| {
-            let eco = Ecosystem::parse(&p.ecosystem).ok()?;
-            Some((eco.to_string(), eco.normalize_name(&p.name)))
-        })
-        .collect()
 }
 
 /// Orders two `modified` timestamps (RFC 3339; text order as a fallback).
@@ -134,15 +122,7 @@ impl Importer<'_> {
             ])
         })
         .map_err(err)?;
-        let keys = record_keys(&record.vuln);
-        let mut insert = conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO affected_keys(ecosystem, name, vuln_id) VALUES (?1, ?2, ?3)",
-            )
-            .map_err(err)?;
-        for (eco, name) in &keys {
-            insert.execute(params![eco, name, id]).map_err(err)?;
-        }
+        let keys = self.store.put_candidates(&record.vuln)?;
         self.summary.changed_keys.extend(keys);
         Ok(())
     }
@@ -179,6 +159,64 @@ pub struct SourceStatus {
 }
 
 impl Store {
+    /// Stores the record's digested entries under every key it names;
+    /// returns the keys.
+    pub(crate) fn put_candidates(
+        &self,
+        vuln: &Vulnerability,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut insert = self
+            .conn()
+            .prepare_cached(
+                "INSERT OR REPLACE INTO affected_keys(ecosystem, name, vuln_id, candidate)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut keys = Vec::new();
+        for ((eco, name), candidate) in Candidate::all_of(vuln) {
+            let json = serde_json::to_string(&candidate).map_err(|e| StoreError::Data {
+                path: self.path().display().to_string(),
+                detail: e.to_string(),
+            })?;
+            insert
+                .execute(params![eco, name, vuln.id, json])
+                .map_err(|e| self.err(e))?;
+            keys.push((eco, name));
+        }
+        Ok(keys)
+    }
+
+    /// The digested entries of every record naming `name` in `ecosystem`
+    /// (exact string, release suffix included), by record id.
+    pub fn candidates_for(
+        &self,
+        ecosystem: &str,
+        name: &str,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT candidate FROM affected_keys WHERE ecosystem = ?1 AND name = ?2
+                 ORDER BY vuln_id",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query(params![ecosystem, name])
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let text: &str = row
+                .get_ref(0)
+                .and_then(|v| Ok(v.as_str()?))
+                .map_err(|e| self.err(e))?;
+            out.push(serde_json::from_str(text).map_err(|e| StoreError::Data {
+                path: self.path().display().to_string(),
+                detail: e.to_string(),
+            })?);
+        }
+        Ok(out)
+    }
+
     /// Imports records in one transaction. `f` receives an [`Importer`];
     /// when it fails nothing of this import is kept.
     pub fn import<E: From<StoreError>>(
@@ -287,6 +325,16 @@ impl Store {
             path: self.path().display().to_string(),
             detail: e.to_string(),
         })
+    }
+
+    /// The ids of every stored record, sorted.
+    pub fn record_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT id FROM vulns ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// Every (ecosystem, name) key that has at least one advisory.

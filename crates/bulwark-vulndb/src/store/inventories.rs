@@ -8,8 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError};
-use crate::ecosystem::Ecosystem;
-use crate::matcher::{Component, Finding, lookup_ecosystems};
+use crate::matcher::{Component, Finding};
 
 /// An image's inventory as stored for re-matching.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -42,17 +41,6 @@ pub struct FindingEvent {
     pub finding: Finding,
 }
 
-/// The (ecosystem, name) keys under which advisories for `c` are stored.
-fn component_keys(c: &Component) -> Vec<(String, String)> {
-    let name = Ecosystem::parse(&c.ecosystem)
-        .map(|e| e.normalize_name(&c.name))
-        .unwrap_or_else(|_| c.name.clone());
-    lookup_ecosystems(&c.ecosystem)
-        .into_iter()
-        .map(|e| (e, name.clone()))
-        .collect()
-}
-
 impl Store {
     fn data_err(&self, e: serde_json::Error) -> StoreError {
         StoreError::Data {
@@ -82,7 +70,7 @@ impl Store {
                 )
                 .map_err(err)?;
             for comp in &inv.components {
-                for (eco, name) in component_keys(comp) {
+                for (eco, name) in comp.keys() {
                     insert.execute(params![eco, name, inv.digest]).map_err(err)?;
                 }
             }
@@ -201,9 +189,23 @@ impl Store {
         current: &[Finding],
         now: &str,
     ) -> Result<Vec<FindingEvent>, StoreError> {
+        self.record_findings_in(digest, image, &|_| true, current, now)
+    }
+
+    /// [`Store::record_findings`] for part of an image: `current` is the
+    /// full set of findings within `scope`; open findings outside it stand.
+    pub fn record_findings_in(
+        &self,
+        digest: &str,
+        image: &str,
+        scope: &dyn Fn(&Finding) -> bool,
+        current: &[Finding],
+        now: &str,
+    ) -> Result<Vec<FindingEvent>, StoreError> {
         let open: BTreeMap<String, StoredFinding> = self
             .open_findings(digest)?
             .into_iter()
+            .filter(|f| scope(&f.finding))
             .map(|f| (f.finding.id.clone(), f))
             .collect();
         let mut events = Vec::new();

@@ -2,8 +2,8 @@
 
 use super::{Store, StoreError};
 
-/// Bumped when the tables change incompatibly.
-pub const SCHEMA_VERSION: &str = "1";
+/// Bumped when the tables change; older stores are migrated on open.
+pub const SCHEMA_VERSION: &str = "2";
 
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS affected_keys (
     ecosystem TEXT NOT NULL,
     name TEXT NOT NULL,
     vuln_id TEXT NOT NULL,
+    candidate TEXT NOT NULL,
     PRIMARY KEY (ecosystem, name, vuln_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS affected_keys_by_vuln ON affected_keys(vuln_id);
@@ -91,6 +92,7 @@ pub(crate) fn ensure(store: &Store, create: bool) -> Result<(), StoreError> {
     }
     match store.meta("schema_version")? {
         Some(v) if v == SCHEMA_VERSION => Ok(()),
+        Some(v) if v == "1" => migrate_v1(store),
         other => Err(StoreError::Foreign {
             path: store.path().display().to_string(),
             detail: format!(
@@ -99,4 +101,38 @@ pub(crate) fn ensure(store: &Store, create: bool) -> Result<(), StoreError> {
             ),
         }),
     }
+}
+
+/// Version 1 kept bare (ecosystem, name, vuln_id) keys; version 2 keeps
+/// each key's digested [`Candidate`](crate::matcher::Candidate) beside it.
+/// Rebuilt from the stored records in one transaction: advisories, SBOMs,
+/// findings and events are kept.
+fn migrate_v1(store: &Store) -> Result<(), StoreError> {
+    store.transaction(|| {
+        store
+            .conn()
+            .execute_batch(
+                "DROP TABLE affected_keys;
+                 CREATE TABLE affected_keys (
+                     ecosystem TEXT NOT NULL,
+                     name TEXT NOT NULL,
+                     vuln_id TEXT NOT NULL,
+                     candidate TEXT NOT NULL,
+                     PRIMARY KEY (ecosystem, name, vuln_id)
+                 ) WITHOUT ROWID;
+                 CREATE INDEX affected_keys_by_vuln ON affected_keys(vuln_id);",
+            )
+            .map_err(|e| store.err(e))?;
+        let mut stmt = store
+            .conn()
+            .prepare("SELECT record FROM vulns")
+            .map_err(|e| store.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| store.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| store.err(e))? {
+            let text: String = row.get(0).map_err(|e| store.err(e))?;
+            let vuln = store.parse_record(&text)?;
+            store.put_candidates(&vuln)?;
+        }
+        store.set_meta("schema_version", SCHEMA_VERSION)
+    })
 }

@@ -179,10 +179,11 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let re = rematch(&store, &changed, &now)?;
     let new = re.events.iter().filter(|e| e.event == "new").count();
     println!(
-        "re-matched {} of {} stored SBOMs: {new} new, {} resolved findings",
+        "re-matched {} of {} stored SBOMs: {new} new, {} resolved findings ({} packages with changed advisories)",
         re.rematched,
         re.stored,
-        re.events.len() - new
+        re.events.len() - new,
+        re.components
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,19 +1,25 @@
-//! `bulwark scan`: findings for an SBOM, stored for the continuous re-match.
+//! `bulwark scan IMAGE` / `bulwark scan --sbom FILE`: findings for an image
+//! (cataloged here with bulwark-sbom, from the same inputs as `bulwark
+//! sbom`) or a stored SBOM, kept in the store under the image digest for
+//! the continuous re-match.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::Context;
 use bulwark_core::Severity;
+use bulwark_image::Image;
+use bulwark_sbom::Sbom;
+use bulwark_sbom::catalog::Limits;
 use bulwark_vulndb::report::{ScanReport, cyclonedx, sarif, table};
-use bulwark_vulndb::scan::{ScanOptions, scan_sbom};
+use bulwark_vulndb::scan::{ImageFacts, ScanOptions, scan_sbom};
 use bulwark_vulndb::store::Store;
 use bulwark_vulndb::{time_fmt, vex};
 
-use super::DataDir;
 use super::db::StaleArgs;
+use super::{DataDir, ImageArgs};
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum Format {
@@ -24,14 +30,18 @@ enum Format {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["image", "sbom"])))]
 pub struct Args {
     #[command(flatten)]
     data: DataDir,
     #[command(flatten)]
     stale: StaleArgs,
-    /// A Bulwark SBOM (`bulwark sbom --format json`) to match.
-    #[arg(long, value_name = "FILE")]
-    sbom: PathBuf,
+    /// The image: an OCI layout directory, an OCI or docker archive, a root
+    /// filesystem directory, or a registry reference (as `bulwark sbom`).
+    image: Option<String>,
+    /// Match a Bulwark SBOM (`bulwark sbom --format json`) instead of an image.
+    #[arg(long, value_name = "FILE", conflicts_with = "image")]
+    sbom: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -48,6 +58,8 @@ pub struct Args {
     /// OpenVEX documents; `not_affected`/`fixed` statements suppress findings.
     #[arg(long, value_name = "FILE")]
     vex: Vec<PathBuf>,
+    #[command(flatten)]
+    image_args: ImageArgs,
 }
 
 fn render(format: Format, report: &ScanReport, now: &str) -> anyhow::Result<String> {
@@ -60,15 +72,58 @@ fn render(format: Format, report: &ScanReport, now: &str) -> anyhow::Result<Stri
     })
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(&args.sbom)
-        .with_context(|| format!("reading SBOM {}", args.sbom.display()))?;
-    let sbom: bulwark_sbom::Sbom = serde_json::from_slice(&bytes).with_context(|| {
+fn read_sbom(path: &PathBuf) -> anyhow::Result<Sbom> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading SBOM {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| {
         format!(
             "{}: not a Bulwark SBOM (bulwark sbom --format json)",
-            args.sbom.display()
+            path.display()
         )
-    })?;
+    })
+}
+
+/// Catalogs the image and reads what the SBOM does not carry: the image ID
+/// and the build step of each layer.
+fn catalog_image(reference: &str, image_args: &ImageArgs) -> anyhow::Result<(Sbom, ImageFacts)> {
+    let options = image_args.open_options()?;
+    let image = Image::open(reference, &options)
+        .with_context(|| format!("cannot open image {reference}"))?;
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "bulwark: cataloging {} layer(s) of {reference}",
+            image.layers().len()
+        );
+    }
+    let sbom = bulwark_sbom::scan(&image, reference, Limits::default())
+        .with_context(|| format!("cannot read image {reference}"))?;
+    for warning in &sbom.warnings {
+        eprintln!("bulwark: warning: {warning}");
+    }
+    let facts = ImageFacts {
+        image_id: image.config_digest().map(ToString::to_string),
+        layer_steps: layer_steps(&image),
+    };
+    Ok((sbom, facts))
+}
+
+/// `created_by` of the history entries that made a layer, base first.
+fn layer_steps(image: &Image) -> Vec<Option<String>> {
+    let steps: Vec<Option<String>> = image
+        .config()
+        .history
+        .iter()
+        .filter(|h| !h.empty_layer)
+        .map(|h| h.created_by.clone())
+        .collect();
+    // A history that does not account for every layer cannot be aligned.
+    if steps.len() == image.layers().len() {
+        steps
+    } else {
+        Vec::new()
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut vex_docs = Vec::new();
     for path in &args.vex {
         let bytes =
@@ -77,11 +132,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let store = Store::open_existing(&args.data.vulndb())?;
     args.stale.enforce(&store)?;
+    let (sbom, facts) = match (&args.sbom, &args.image) {
+        (Some(path), _) => (read_sbom(path)?, ImageFacts::default()),
+        (None, Some(image)) => catalog_image(image, &args.image_args)?,
+        (None, None) => anyhow::bail!("name an IMAGE or --sbom FILE"),
+    };
     let now = time_fmt::format(SystemTime::now());
     let options = ScanOptions {
         ignore_unfixed: args.ignore_unfixed,
     };
-    let report = scan_sbom(&store, &sbom, &vex_docs, options, &now)?;
+    let report = scan_sbom(&store, &sbom, &facts, &vex_docs, options, &now)?;
     let text = render(args.format, &report, &now)?;
     match &args.output {
         Some(path) => {

@@ -1,0 +1,148 @@
+//! What matching needs of one record for one package key, digested once
+//! at import: the record's `affected[]` entries for that package (with
+//! their index, so findings still point into the full record), the
+//! severity chosen for each, and the few record fields a finding carries.
+//! The store keeps one per (ecosystem, package, record), so a lookup reads
+//! a few hundred bytes instead of parsing whole records (an AlmaLinux
+//! erratum names dozens of packages and carries pages of text).
+
+use serde::{Deserialize, Serialize};
+
+use super::severity::{SeverityChoice, choose_severity, scores};
+use crate::ecosystem::Ecosystem;
+use crate::osv::{Range, SeverityScore, Vulnerability};
+
+/// One record as seen from one (ecosystem, normalised name) key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub vuln_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// The advisory's own page (first `ADVISORY` reference, else the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Withdrawn records match nothing; their keys stay so that a
+    /// withdrawal resolves findings in the continuous re-match.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub withdrawn: bool,
+    pub entries: Vec<CandidateEntry>,
+}
+
+/// One `affected[]` entry naming the key's package.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CandidateEntry {
+    /// Index in the record's `affected[]`.
+    pub index: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranges: Vec<Range>,
+    pub severity: SeverityChoice,
+    /// Severity scores of the entry and the record, vectors as given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scores: Vec<SeverityScore>,
+}
+
+/// The key (ecosystem with release as written, normalised name) an
+/// `affected[]` package is stored under; `None` for unknown ecosystems.
+pub fn package_key(ecosystem: &str, name: &str) -> Option<(String, String)> {
+    let eco = Ecosystem::parse(ecosystem).ok()?;
+    Some((eco.to_string(), eco.normalize_name(name)))
+}
+
+impl Candidate {
+    /// The record's entries for `key`; `None` when it names no such package.
+    pub fn of(vuln: &Vulnerability, key: (&str, &str)) -> Option<Candidate> {
+        let entries: Vec<CandidateEntry> = vuln
+            .affected
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| {
+                a.package.as_ref().is_some_and(|p| {
+                    package_key(&p.ecosystem, &p.name)
+                        .is_some_and(|(e, n)| e == key.0 && n == key.1)
+                })
+            })
+            .map(|(index, a)| CandidateEntry {
+                index,
+                versions: a.versions.clone(),
+                ranges: a
+                    .ranges
+                    .iter()
+                    .map(|r| Range {
+                        database_specific: None,
+                        ..r.clone()
+                    })
+                    .collect(),
+                severity: choose_severity(vuln, a),
+                scores: scores(vuln, a).cloned().collect(),
+            })
+            .collect();
+        if entries.is_empty() {
+            return None;
+        }
+        let url = vuln
+            .references
+            .iter()
+            .find(|r| r.kind == "ADVISORY")
+            .or(vuln.references.first())
+            .map(|r| r.url.clone());
+        Some(Candidate {
+            vuln_id: vuln.id.clone(),
+            aliases: vuln.aliases.clone(),
+            summary: vuln.summary.clone(),
+            url,
+            withdrawn: vuln.withdrawn.is_some(),
+            entries,
+        })
+    }
+
+    /// Every key the record names, with its candidate.
+    pub fn all_of(vuln: &Vulnerability) -> Vec<((String, String), Candidate)> {
+        let mut keys: Vec<(String, String)> = vuln
+            .affected
+            .iter()
+            .filter_map(|a| a.package.as_ref())
+            .filter_map(|p| package_key(&p.ecosystem, &p.name))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter()
+            .filter_map(|k| Candidate::of(vuln, (&k.0, &k.1)).map(|c| (k, c)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::osv::Record;
+
+    #[test]
+    fn entries_keep_their_index_and_only_the_keys_package() {
+        let raw = json!({"id": "ALSA-2024:1", "modified": "2024-01-01T00:00:00Z",
+            "summary": "Important: openssl security update",
+            "affected": [
+                {"package": {"ecosystem": "AlmaLinux:9", "name": "openssl-libs"},
+                 "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1:3.0.7-25.el9"}]}]},
+                {"package": {"ecosystem": "AlmaLinux:9", "name": "openssl"},
+                 "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1:3.0.7-25.el9"}]}]}],
+            "references": [{"type": "WEB", "url": "https://example.invalid/w"},
+                           {"type": "ADVISORY", "url": "https://example.invalid/a"}]});
+        let vuln = Record::from_value(raw).unwrap().vuln;
+        let all = Candidate::all_of(&vuln);
+        assert_eq!(all.len(), 2);
+        let c = Candidate::of(&vuln, ("AlmaLinux:9", "openssl")).unwrap();
+        assert_eq!(c.entries.len(), 1);
+        assert_eq!(c.entries[0].index, 1);
+        assert_eq!(c.entries[0].severity.source, "vendor");
+        assert_eq!(c.url.as_deref(), Some("https://example.invalid/a"));
+        assert!(Candidate::of(&vuln, ("AlmaLinux:8", "openssl")).is_none());
+        let text = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<Candidate>(&text).unwrap(), c);
+    }
+}
