@@ -1,6 +1,7 @@
 //! Import of the real advisory data in `shared/data/osv` (every archive),
 //! then boundary probes derived from the records themselves: at each
-//! `introduced`, just below and at each `fixed`, at `last_affected`.
+//! `introduced`, just below and at each `fixed`, at `last_affected` (CI:
+//! every 4th record by id; all of them under `bench/vulndb-full-checks.sh`).
 //! Also: re-importing is a no-op, a changed record is detected, and a
 //! corrupt or truncated store gives a clear error.
 
@@ -286,7 +287,9 @@ impl AdvisorySource for OneRecord {
 #[test]
 fn boundary_probes_from_every_record_hold() {
     let store = open();
-    let stmt_ids = store.record_ids().unwrap();
+    let all_ids = store.record_ids().unwrap();
+    let total_records = all_ids.len();
+    let stmt_ids = support::sample(all_ids, 4);
     let mut counts: BTreeMap<(String, &'static str), (usize, usize)> = BTreeMap::new();
     let mut failures = Vec::new();
     for id in &stmt_ids {
@@ -334,8 +337,16 @@ fn boundary_probes_from_every_record_hold() {
     for ((eco, what), (n, bad)) in &counts {
         println!("{eco:>12} {what:<18} {n:>7} probes, {bad} wrong");
     }
-    println!("{total} probes over {} records", stmt_ids.len());
-    assert!(total > 20_000, "only {total} probes");
+    println!(
+        "{total} probes over {} of {total_records} records",
+        stmt_ids.len()
+    );
+    let want = if support::full_checks() {
+        20_000
+    } else {
+        5_000
+    };
+    assert!(total > want, "only {total} probes");
     assert!(
         failures.is_empty(),
         "{} of {total} probes wrong:\n{}",

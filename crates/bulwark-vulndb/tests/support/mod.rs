@@ -171,3 +171,18 @@ pub fn inputs_key(files: &[PathBuf]) -> String {
     }
     format!("{h:016x}")
 }
+
+/// Whether the full data checks run (`BULWARK_VULNDB_FULL=1`, set by
+/// `bench/vulndb-full-checks.sh`) rather than CI's deterministic sample.
+pub fn full_checks() -> bool {
+    std::env::var("BULWARK_VULNDB_FULL").is_ok_and(|v| v == "1")
+}
+
+/// Every `step`-th item of `items` (sorted by the caller, so the sample is
+/// the same on every run and machine), or all of them under
+/// [`full_checks`]. The items kept are spread over the whole input: every
+/// archive, ecosystem and record shape keeps its share.
+pub fn sample<T>(items: Vec<T>, step: usize) -> Vec<T> {
+    let step = if full_checks() { 1 } else { step.max(1) };
+    items.into_iter().step_by(step).collect()
+}
