@@ -70,7 +70,11 @@ fn pypi_matching_agrees_with_packaging_or_the_difference_is_explained() {
             }
         }
     }
-    let want = if support::full_checks() { 140_000 } else { 40_000 };
+    let want = if support::full_checks() {
+        140_000
+    } else {
+        40_000
+    };
     assert!(queries.len() > want, "only {} queries", queries.len());
     let dir = tempfile::TempDir::new().unwrap();
     let input = dir.path().join("q.jsonl");
@@ -116,7 +120,11 @@ fn pypi_matching_agrees_with_packaging_or_the_difference_is_explained() {
         .lines()
         .filter_map(|l| l.strip_prefix("- `"))
         .filter_map(|l| l.split('`').next())
-        .filter(|l| l.split(' ').next().is_some_and(|id| checked_ids.contains(id)))
+        .filter(|l| {
+            l.split(' ')
+                .next()
+                .is_some_and(|id| checked_ids.contains(id))
+        })
         .map(str::to_string)
         .collect();
     println!(
