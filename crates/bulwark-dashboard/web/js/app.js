@@ -134,7 +134,13 @@ async function route(notice) {
   for (const [pattern, page] of ROUTES) {
     const m = hash.match(pattern);
     if (m) {
-      const params = m.slice(1).map(decodeURIComponent);
+      let params;
+      try {
+        params = m.slice(1).map(decodeURIComponent);
+      } catch {
+        mount(main, h("p", {}, "No such page."));
+        return;
+      }
       mount(main, h("p", { class: "muted" }, "Loading…"));
       const ctx = {
         params,
