@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Added latency and CPU of the bulwark proxy pair at a fixed rate, against a
 # direct connection and against nginx configured as an mTLS reverse-proxy
-# pair, in one run on this machine; then SVID issuance rate and the time
-# from a new registration entry to the workload holding its SVID.
+# pair, in one run on this machine; then SVID issuance rate (cargo bench
+# -p bulwark-identity --bench issuance, against P-256 key generation alone)
+# and the time from a new registration entry to the workload holding its SVID.
 # Needs root, nginx (Debian), python3 and the py-spiffe venv of
 # scripts/install-deps.sh.
 #
@@ -30,7 +31,7 @@ RPS=${1:-1000}
 SECS=${2:-5}
 ROUNDS=${3:-7}
 CONNS=8
-command -v nginx >/dev/null || { echo "bench: nginx is missing (apt-get install nginx)" >&2; exit 1; }
+command -v nginx >/dev/null || { echo "bench: nginx is missing (scripts/install-deps.sh installs nginx)" >&2; exit 1; }
 if [ -z "${BULWARK_BIN:-}" ] || [ -z "${MESH_LOAD:-}" ]; then
   cargo build --release --quiet -p bulwark --bin bulwark
   cargo build --release --quiet -p bulwark-mesh --example mesh_load
@@ -152,3 +153,7 @@ $B identity --data-dir "$T/data" serve --socket "$T/wl.sock" 2>/dev/null &
 pids+=($!)
 for _ in $(seq 100); do [ -S "$T/wl.sock" ] && break; sleep 0.05; done
 "$VENV_PY" bench/entry_latency.py "$B" "$T/data" "$T/wl.sock" 20
+
+# SVID issuance rate (divan: time per issuance; rate = 1 / median).
+echo "SVID issuance (cargo bench -p bulwark-identity --bench issuance):"
+cargo bench --quiet -p bulwark-identity --bench issuance

@@ -312,3 +312,39 @@ fn svid_renewal_is_hot_swapped_by_running_proxies() {
         .roundtrip(b"long-lived, first SVIDs expired")
         .unwrap();
 }
+
+/// Both running proxies re-read their AccessPolicy file: removing the
+/// policy closes the path for new connections (the caller's proxy refuses
+/// before dialling), a broken edit is refused with a log line and changes
+/// nothing, and restoring the policy opens the path again.
+#[test]
+fn policy_file_changes_apply_to_running_proxies_and_broken_edits_are_refused() {
+    let mut stack = Stack::start("");
+    echo_once(stack.outbound, b"allowed").unwrap();
+
+    std::fs::write(&stack.policy, allow(WEB, "spiffe://example.org/db")).unwrap();
+    // Each proxy picks the change up on its own; wait for the caller's.
+    let web_log = stack.tmp.path().join("web-decisions.jsonl");
+    wait_until("web's proxy to refuse the call to api", || {
+        let _ = echo_once(stack.outbound, b"probe");
+        decisions(&web_log).iter().any(|r| {
+            r["decision"] == "deny"
+                && r["reason"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("default deny") && s.contains("not dialled"))
+        })
+    });
+
+    std::fs::write(&stack.policy, "kind: [").unwrap();
+    for p in [&mut stack.api, &mut stack.web] {
+        p.wait_line("the broken edit refused", |l| {
+            l.contains("were refused") && l.contains("policy.yaml")
+        });
+    }
+    assert!(echo_once(stack.outbound, b"still denied").is_err());
+
+    std::fs::write(&stack.policy, allow(WEB, API)).unwrap();
+    wait_until("the path to open again", || {
+        echo_once(stack.outbound, b"allowed again").is_ok()
+    });
+}

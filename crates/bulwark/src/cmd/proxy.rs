@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use arc_swap::ArcSwap;
 use bulwark_core::spiffe::SpiffeId;
 use bulwark_mesh::{
-    DecisionLog, FileSource, IdentityHandle, InboundRoute, Mode, OutboundRoute, PolicySet, Proxy,
+    DecisionLog, FileSource, IdentityHandle, InboundRoute, Mode, OutboundRoute, PolicyFiles, Proxy,
     ProxyConfig, from_workload_api,
 };
 
@@ -35,7 +35,8 @@ pub struct Args {
     #[arg(long, value_name = "LISTEN=REMOTE@SPIFFE_ID")]
     outbound: Vec<String>,
     /// AccessPolicy YAML files, enforced on inbound and outbound connections
-    /// (none = deny everything).
+    /// (none = deny everything); re-read when they change, a broken change
+    /// keeps the previous policies.
     #[arg(long)]
     policy: Vec<PathBuf>,
     /// Parse HTTP/1.1 in both directions and authorise each request by method and path.
@@ -72,12 +73,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if cfg.inbound.is_empty() && cfg.outbound.is_empty() {
         bail!("nothing to proxy: give at least one --inbound or --outbound");
     }
-    let mut policies = Vec::new();
-    for p in &args.policy {
-        let text =
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        policies.extend(PolicySet::parse(&p.display().to_string(), &text)?);
-    }
+    let policy_files = PolicyFiles::new(args.policy.clone());
+    let policies = Arc::new(ArcSwap::from_pointee(policy_files.load()?));
     let log = match &args.decision_log {
         Some(p) => DecisionLog::file(p).with_context(|| format!("opening {}", p.display()))?,
         None => DecisionLog::stdout(),
@@ -88,13 +85,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let identity = identity(&args).await?;
         eprintln!("bulwark: proxy identity {}", identity.current().id);
-        let proxy = Proxy::bind(
-            cfg,
-            identity,
-            Arc::new(ArcSwap::from_pointee(PolicySet::new(policies))),
-            Arc::new(log),
-        )
-        .await?;
+        policy_files.watch(Arc::clone(&policies), Duration::from_secs(1));
+        let proxy = Proxy::bind(cfg, identity, policies, Arc::new(log)).await?;
         for addr in proxy.local_addrs() {
             eprintln!("bulwark: listening on {addr}");
         }
