@@ -54,10 +54,12 @@ fn image(name: &str) -> ContainerBuilder {
     b
 }
 
-/// One probe run: the mean ns per call, and each call's ns where timed.
+/// One probe run: the mean ns per call, each call's ns (up to 5,000
+/// calls), and the per-call median.
 struct Run {
     mean: f64,
     calls: Vec<f64>,
+    p50: f64,
 }
 
 fn ns(c: &Container, args: &[&str]) -> Run {
@@ -66,16 +68,22 @@ fn ns(c: &Container, args: &[&str]) -> Run {
     let out = c.exec(v).unwrap();
     let f: Vec<&str> = out.stdout.split_whitespace().collect();
     assert!(
-        f.len() >= 4 && f[0] == "ns" && f[3] == "0",
+        f.len() >= 7 && f[0] == "ns" && f[3] == "0",
         "probe: {out:?}"
     );
-    let calls = match f.get(4) {
-        Some(&"lat") => f[5..].iter().map(|t| t.parse().unwrap()).collect(),
-        _ => Vec::new(),
+    let (calls, p50) = match f[4] {
+        "lat" => {
+            let calls: Vec<f64> = f[5..].iter().map(|t| t.parse().unwrap()).collect();
+            let p50 = percentile(calls.clone(), 0.5);
+            (calls, p50)
+        }
+        "pct" => (Vec::new(), f[5].parse().unwrap()),
+        other => panic!("probe: unexpected {other:?}"),
     };
     Run {
         mean: f[1].parse().unwrap(),
         calls,
+        p50,
     }
 }
 
@@ -201,12 +209,13 @@ fn main() {
         ),
     ];
     println!(
-        "| measurement | no agent (median of {ROUNDS}) | Protect (median) | added | ratio (median of per-round ratios) |"
+        "| measurement | no agent (median of {ROUNDS} means) | Protect | added | ratio of means | ratio of per-call medians |"
     );
-    println!("| --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- |");
     let mut spread = Vec::new();
     for (name, run) in &cases {
         let (mut a, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let mut p50_ratios = Vec::new();
         let (mut calls_a, mut calls_b) = (Vec::new(), Vec::new());
         for r in 0..ROUNDS {
             // Alternate which side goes first, so drift hits both alike.
@@ -218,6 +227,7 @@ fn main() {
                 (run(&base, r, "a"), y)
             };
             ratios.push(y.mean / x.mean);
+            p50_ratios.push(y.p50 / x.p50);
             a.push(x.mean);
             b.push(y.mean);
             calls_a.extend(x.calls);
@@ -225,11 +235,12 @@ fn main() {
         }
         let (ma, mb) = (median(a), median(b));
         println!(
-            "| {name} | {:.2} µs | {:.2} µs | {:+.2} µs | {:.3} |",
+            "| {name} | {:.2} µs | {:.2} µs | {:+.2} µs | {:.3} | {:.3} |",
             ma / 1000.0,
             mb / 1000.0,
             (mb - ma) / 1000.0,
-            median(ratios)
+            median(ratios),
+            median(p50_ratios)
         );
         if !calls_a.is_empty() && !calls_b.is_empty() {
             spread.push((name, calls_a, calls_b));
