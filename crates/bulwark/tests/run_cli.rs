@@ -3,7 +3,7 @@
 //! syscall fails with EPERM, an exec or write outside the policy with EACCES
 //! (Landlock's answer); what the policy allows keeps working. Each case has
 //! its control: the same call without `bulwark run` succeeds.
-//! Needs root (for the unshare control) and cc (the probe).
+//! Needs root (for the unshare control), cc (the probe) and runc.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -162,4 +162,69 @@ fn bad_policy_file_is_one_line_error_and_nothing_runs() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.yaml"), "{err}");
     assert!(!marker.exists(), "the command must not run");
+}
+
+/// `bulwark run --bundle DIR --id ID`: the bundle is hardened, then runc
+/// runs it. The bundle is a copy of the `config.json` bulwark-testkit wrote
+/// for a container it created (absolute rootfs path, in the template's
+/// bundle), with its own cgroup.
+#[test]
+fn bundle_run_by_id_gets_the_filter_and_runc_runs_it() {
+    use bulwark_testkit::Container;
+    let s = Sandbox::new(SECCOMP);
+    let template = Container::builder("run-template")
+        .file("/usr/local/bin/probe", probe::probe(), 0o755)
+        .args(["/usr/local/bin/probe", "sys", "uname"])
+        .create()
+        .unwrap();
+    let bundle = tempfile::tempdir().unwrap();
+    let id = format!("bulwark-run-{}", std::process::id());
+    let text = std::fs::read_to_string(template.bundle().join("config.json")).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    config["linux"]["cgroupsPath"] = format!("/bulwark-testkit/{id}").into();
+    std::fs::write(
+        bundle.path().join("config.json"),
+        serde_json::to_vec(&config).unwrap(),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg("--policy")
+        .arg(s.path("policy.yaml"))
+        .arg("--bundle")
+        .arg(bundle.path())
+        .args(["--id", &id])
+        .output()
+        .unwrap();
+    let _ = Command::new("runc")
+        .args(["delete", "--force", &id])
+        .output();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.trim(), "errno 1", "{out:?}");
+    // The container's exit code (the probe's 1 for a failed call) is ours.
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let hardened = std::fs::read_to_string(bundle.path().join("config.json")).unwrap();
+    assert!(hardened.contains("SCMP_ACT_ERRNO") && hardened.contains("uname"));
+}
+
+#[test]
+fn bundle_with_a_broken_config_is_an_error_naming_it_and_left_unchanged() {
+    let s = Sandbox::new(SECCOMP);
+    let bundle = tempfile::tempdir().unwrap();
+    let config = bundle.path().join("config.json");
+    for broken in ["{not json", "[1, 2]", "{\"linux\": 3}"] {
+        std::fs::write(&config, broken).unwrap();
+        let out = Command::new(BIN)
+            .arg("run")
+            .arg("--policy")
+            .arg(s.path("policy.yaml"))
+            .arg("--bundle")
+            .arg(bundle.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{broken}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("config.json"), "{broken}: {err}");
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), broken);
+    }
 }
