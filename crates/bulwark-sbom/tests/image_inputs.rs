@@ -5,27 +5,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
+mod common;
+
 use std::io::Write;
 
 use bulwark_image::testutil::{LayoutBuilder, RegistryAuth, TarBuilder, TestRegistry};
 use bulwark_image::{Compression, Image, OpenOptions};
 use bulwark_sbom::catalog::Limits;
 use bulwark_sbom::{Ecosystem, Sbom};
+use common::scan_layout;
 
 fn package_json(name: &str, version: &str) -> Vec<u8> {
     format!(r#"{{"name":"{name}","version":"{version}"}}"#).into_bytes()
-}
-
-fn scan_layout(layers: Vec<Vec<u8>>, limits: Limits) -> Sbom {
-    let dir = tempfile::tempdir().unwrap();
-    let mut builder = LayoutBuilder::new(dir.path());
-    for tar in layers {
-        builder = builder.layer(tar, Compression::Gzip);
-    }
-    builder.write();
-    let arg = dir.path().to_str().unwrap();
-    let image = Image::open(arg, &OpenOptions::default()).unwrap();
-    bulwark_sbom::scan(&image, arg, limits).unwrap()
 }
 
 fn names(sbom: &Sbom) -> Vec<(String, usize)> {

@@ -7,12 +7,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use bulwark_image::testutil::{LayoutBuilder, TarBuilder};
-use bulwark_image::{Compression, Image, OpenOptions};
+use bulwark_image::testutil::TarBuilder;
 use bulwark_sbom::catalog::{FileKind, Limits, catalog_file, catalog_rpmdb_with_wal};
 use bulwark_sbom::{Ecosystem, Sbom};
 
@@ -65,16 +66,7 @@ fn rpmdb_sqlite_packages_equal_rpm_qa() {
         .unwrap()
         .map(|e| e.unwrap().path().to_str().unwrap().to_owned())
         .collect();
-    let mut args = vec![
-        "--dbpath",
-        dbpath,
-        "-i",
-        "--justdb",
-        "--nodeps",
-        "--nosignature",
-    ];
-    args.extend(rpms.iter().map(String::as_str));
-    run("rpm", &args);
+    install(dbpath, &rpms);
 
     let qf = "%{NAME}\t%{EPOCHNUM}\t%{VERSION}-%{RELEASE}\t%{ARCH}\t%{SOURCERPM}\t%{LICENSE}\n";
     let want: BTreeSet<(String, u32, String, String, String, String)> =
@@ -258,15 +250,7 @@ fn rpmdb_sqlite_in_wal_state_from_real_rpm_equals_rpm_qa() {
 }
 
 fn scan(layers: Vec<Vec<u8>>) -> Sbom {
-    let dir = tempfile::tempdir().unwrap();
-    let mut builder = LayoutBuilder::new(dir.path());
-    for tar in layers {
-        builder = builder.layer(tar, Compression::Gzip);
-    }
-    builder.write();
-    let arg = dir.path().to_str().unwrap();
-    let image = Image::open(arg, &OpenOptions::default()).unwrap();
-    bulwark_sbom::scan(&image, arg, Limits::default()).unwrap()
+    common::scan_layout(layers, Limits::default())
 }
 
 fn rpm_packages(sbom: &Sbom) -> BTreeSet<(String, u32, String, usize)> {

@@ -5,21 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
-use bulwark_image::testutil::{LayoutBuilder, TarBuilder};
-use bulwark_image::{Compression, Image, OpenOptions};
+mod common;
+
+use bulwark_image::testutil::TarBuilder;
 use bulwark_sbom::Sbom;
 use bulwark_sbom::catalog::Limits;
 
 fn scan(layers: Vec<Vec<u8>>) -> Sbom {
-    let dir = tempfile::tempdir().unwrap();
-    let mut builder = LayoutBuilder::new(dir.path());
-    for tar in layers {
-        builder = builder.layer(tar, Compression::Gzip);
-    }
-    builder.write();
-    let arg = dir.path().to_str().unwrap();
-    let image = Image::open(arg, &OpenOptions::default()).unwrap();
-    bulwark_sbom::scan(&image, arg, Limits::default()).unwrap()
+    common::scan_layout(layers, Limits::default())
 }
 
 fn status(packages: &[&str]) -> Vec<u8> {
