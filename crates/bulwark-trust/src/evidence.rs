@@ -39,10 +39,30 @@ pub struct ImageEvidence {
     pub signatures: Vec<(Digest, SignatureMaterial)>,
     /// Trusted base candidates named by the policy, with their evidence.
     pub bases: Vec<BaseEvidence>,
-    /// Vulnerability findings, when a scan result is available.
-    pub findings: Option<Vec<Finding>>,
-    /// Set-uid/set-gid files per layer, when the layers were walked.
-    pub setuid_files: Option<Vec<SetuidFile>>,
+    /// Vulnerability findings: `None` when the image was not scanned,
+    /// `Some(Err(why))` when scanning it failed (rules needing findings
+    /// then fail, naming why).
+    pub findings: Option<Result<Vec<Finding>, String>>,
+    /// Set-uid/set-gid files that survive in the image, each with the
+    /// layer that wrote it: `None` when the layers were not walked,
+    /// `Some(Err(why))` when walking them failed.
+    pub setuid_files: Option<Result<Vec<SetuidFile>, String>>,
+}
+
+/// Evidence that only reading the image's layers gives, beyond what the
+/// store's manifests, configs and signatures say.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Vulnerability findings (a policy has `findings` limits).
+    pub findings: bool,
+    /// Set-uid/set-gid files (a policy has `config.noSetuidAdded`).
+    pub setuid_files: bool,
+}
+
+impl Needs {
+    pub fn any(self) -> bool {
+        self.findings || self.setuid_files
+    }
 }
 
 /// A trusted base image as the policy names it, resolved.

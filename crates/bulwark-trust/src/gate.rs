@@ -13,16 +13,19 @@ use std::time::Duration;
 use bulwark_core::{Clock, SystemClock};
 
 use crate::digest::Digest;
-use crate::evidence::{self, ArtifactStore, CollectError, ImageEvidence, StoreError};
+use crate::evidence::{self, ArtifactStore, CollectError, ImageEvidence, Needs, StoreError};
 use crate::policy::{PolicySet, Verdict, evaluate};
 use crate::reference::ImageRef;
 use crate::signature::TrustRoot;
 use cache::TtlCache;
 
-/// Adds what the store cannot give: vulnerability findings (from the
-/// scanner's database) and set-uid files (from walking the layers).
+/// Adds what the store's manifests cannot give: vulnerability findings
+/// (the image scanned against the vulnerability database) and set-uid files
+/// (from walking the layers). Implemented at the edge; it must read the
+/// image `evidence.digest` names (and `platform_digest` for an index), and
+/// record a failure as `Some(Err(why))` so that the rules fail closed.
 pub trait Enricher: Send + Sync {
-    fn enrich(&self, evidence: &mut ImageEvidence, store: &dyn ArtifactStore);
+    fn enrich(&self, evidence: &mut ImageEvidence, needs: Needs);
 }
 
 /// Why the gate could not reach a verdict (the caller fails closed).
@@ -150,8 +153,9 @@ impl Gate {
             &self.policies.trusted_bases(),
         )?;
         ev.reference = image.clone();
-        if let Some(enricher) = &self.enricher {
-            enricher.enrich(&mut ev, self.store.as_ref());
+        let needs = self.policies.needs(image, namespace);
+        if let (Some(enricher), true) = (&self.enricher, needs.any()) {
+            enricher.enrich(&mut ev, needs);
         }
         let verdict = Arc::new(evaluate(&self.policies, &ev, namespace, self.root.as_ref()));
         self.verdicts.insert(key, verdict.clone());

@@ -13,7 +13,8 @@
 use std::collections::BTreeMap;
 
 use bulwark_core::Severity;
-use bulwark_trust::evidence::{self, Finding, ImageEvidence, MemoryStore, SetuidFile};
+use bulwark_trust::evidence::{self, Finding, ImageEvidence, MemoryStore, Needs, SetuidFile};
+use bulwark_trust::gate::{Enricher, Gate, GateOptions};
 use bulwark_trust::policy::{Outcome, PolicySet, Unmatched, evaluate};
 use bulwark_trust::signature::{KeyKind, SigningKey, media_types};
 use bulwark_trust::{Digest, ImageRef};
@@ -349,15 +350,33 @@ fn findings_limits_and_cis_config_checks() {
         severity: sev,
         fixed_version: fix.map(str::to_string),
     };
-    ev.findings = Some(vec![
+    // A scan or walk that failed: both fail closed, saying why.
+    ev.findings = Some(Err("vulnerability DB holds no advisories".into()));
+    ev.setuid_files = Some(Err("layer 1: diffID mismatch".into()));
+    let v = evaluate(&set, &ev, None, None);
+    let reasons: Vec<_> = v
+        .rules()
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| r.reason.as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            "vulnerability scan failed: vulnerability DB holds no advisories",
+            "layers could not be inspected: layer 1: diffID mismatch"
+        ]
+    );
+
+    ev.findings = Some(Ok(vec![
         finding("CVE-1", Severity::Critical, None),
         finding("CVE-2", Severity::High, Some("1.2")),
-    ]);
-    ev.setuid_files = Some(vec![SetuidFile {
+    ]));
+    ev.setuid_files = Some(Ok(vec![SetuidFile {
         layer: 0,
         path: "usr/bin/su".into(),
         mode: 0o104755,
-    }]);
+    }]));
     let v = evaluate(&set, &ev, None, None);
     assert_eq!(
         v.outcome(),
@@ -366,12 +385,16 @@ fn findings_limits_and_cis_config_checks() {
         v.failures(bulwark_trust::policy::PolicyMode::Enforce)
     );
 
-    ev.findings = Some(vec![finding("CVE-3", Severity::Critical, Some("3.0.7"))]);
-    ev.setuid_files = Some(vec![SetuidFile {
+    ev.findings = Some(Ok(vec![finding(
+        "CVE-3",
+        Severity::Critical,
+        Some("3.0.7"),
+    )]));
+    ev.setuid_files = Some(Ok(vec![SetuidFile {
         layer: 2,
         path: "app/escalate".into(),
         mode: 0o104755,
-    }]);
+    }]));
     let v = evaluate(&set, &ev, None, None);
     let failed: Vec<_> = v
         .rules()
@@ -430,4 +453,64 @@ fn malformed_policies_are_refused_with_the_field_named() {
     );
     assert!(PolicySet::from_yaml("").is_err());
     let _ = BTreeMap::<String, String>::new();
+}
+
+/// Records which images the gate asked to read layers for, and what for.
+#[derive(Default)]
+struct RecordingEnricher(std::sync::Mutex<Vec<(String, Needs)>>);
+
+impl Enricher for RecordingEnricher {
+    fn enrich(&self, ev: &mut ImageEvidence, needs: Needs) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((ev.reference.to_string(), needs));
+        if needs.findings {
+            ev.findings = Some(Ok(Vec::new()));
+        }
+        if needs.setuid_files {
+            ev.setuid_files = Some(Ok(Vec::new()));
+        }
+    }
+}
+
+#[test]
+fn layers_are_read_only_for_images_whose_policies_need_them() {
+    let w = world();
+    let text = format!(
+        "apiVersion: bulwark.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: scanned\nspec:\n  images: ['registry.example/team/**']\n  findings:\n    - {{severity: high, max: 0}}\n---\napiVersion: bulwark.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: walked\nspec:\n  images: ['registry.example/team/app*']\n  namespaces: [prod]\n  config:\n    noSetuidAdded: true\n---\napiVersion: bulwark.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: plain\nspec:\n  images: ['quay.example/**']\n{}  signatures:\n    - {{name: release, authorities: [release]}}\n",
+        authorities(&w)
+    );
+    let set = PolicySet::from_yaml(&text).unwrap();
+    let enricher = std::sync::Arc::new(RecordingEnricher::default());
+    let gate = Gate::new(
+        std::sync::Arc::new(w.store),
+        set,
+        None,
+        GateOptions::default(),
+    )
+    .with_enricher(enricher.clone());
+    let both = Needs {
+        findings: true,
+        setuid_files: true,
+    };
+    let findings_only = Needs {
+        findings: true,
+        setuid_files: false,
+    };
+    assert!(gate.decide(&r(APP), Some("prod")).unwrap().allowed());
+    assert!(gate.decide(&r(APP), Some("dev")).unwrap().allowed());
+    assert!(
+        gate.decide(&r("quay.example/team/app:1.0"), None)
+            .unwrap()
+            .allowed()
+    );
+    // Cached: not read again.
+    assert!(gate.decide(&r(APP), Some("prod")).unwrap().allowed());
+    let calls = enricher.0.lock().unwrap().clone();
+    assert_eq!(
+        calls,
+        vec![(APP.to_string(), both), (APP.to_string(), findings_only)],
+        "the quay image's policy needs no layers; cached verdicts read nothing"
+    );
 }

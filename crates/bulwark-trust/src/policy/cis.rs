@@ -103,42 +103,63 @@ pub(super) fn no_secrets(config: &ImageConfig) -> Check {
 }
 
 /// CIS 4.8: "Ensure setuid and setgid permissions are removed" — no such
-/// file added above the first `base_layers` layers, except `allowed`.
+/// file written above the first `base_layers` layers (the trusted base),
+/// except `allowed`. A file an upper layer rewrites or re-modes counts as
+/// added: its content is no longer the base's.
 pub(super) fn no_setuid_added(
-    files: Option<&[SetuidFile]>,
+    files: Option<Result<&[SetuidFile], &String>>,
     base_layers: usize,
     allowed: &[String],
 ) -> Check {
-    let Some(files) = files else {
-        return (false, "layers were not inspected for set-uid files".into());
+    let files = match files {
+        None => return (false, "layers were not inspected for set-uid files".into()),
+        Some(Err(why)) => return (false, format!("layers could not be inspected: {why}")),
+        Some(Ok(files)) => files,
     };
-    let added: Vec<&SetuidFile> = files
+    let is_allowed = |f: &SetuidFile| {
+        allowed
+            .iter()
+            .any(|a| a.trim_start_matches('/') == f.path.trim_start_matches('/'))
+    };
+    let (above, in_base): (Vec<&SetuidFile>, Vec<&SetuidFile>) =
+        files.iter().partition(|f| f.layer >= base_layers);
+    let (exempt, added): (Vec<&SetuidFile>, Vec<&SetuidFile>) =
+        above.into_iter().partition(|f| is_allowed(f));
+    let scope = if base_layers == 0 {
+        "in the image (no trusted base)".to_string()
+    } else {
+        format!("above the trusted base's {base_layers} layer(s)")
+    };
+    if added.is_empty() {
+        return (
+            true,
+            format!(
+                "no set-uid/set-gid files {scope}; {} in the base, {} allowed",
+                in_base.len(),
+                exempt.len()
+            ),
+        );
+    }
+    let sample: Vec<String> = added
         .iter()
-        .filter(|f| {
-            f.layer >= base_layers
-                && !allowed
-                    .iter()
-                    .any(|a| a.trim_start_matches('/') == f.path.trim_start_matches('/'))
+        .take(5)
+        .map(|f| {
+            format!(
+                "/{} ({:o}, layer {})",
+                f.path.trim_start_matches('/'),
+                f.mode & 0o7777,
+                f.layer
+            )
         })
         .collect();
-    match added.as_slice() {
-        [] => (
-            true,
-            format!("no set-uid/set-gid files above layer {base_layers}"),
+    (
+        false,
+        format!(
+            "{} set-uid/set-gid file(s) {scope}: {}",
+            added.len(),
+            sample.join(", ")
         ),
-        files => (
-            false,
-            format!(
-                "set-uid/set-gid files added: {}",
-                files
-                    .iter()
-                    .take(5)
-                    .map(|f| format!("{} ({:o}, layer {})", f.path, f.mode & 0o7777, f.layer))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ),
-    }
+    )
 }
 
 fn truncate(s: &str) -> String {
@@ -248,9 +269,21 @@ mod tests {
                 mode: 0o104755,
             },
         ];
-        assert!(!no_setuid_added(Some(&files), 1, &[]).0);
-        assert!(no_setuid_added(Some(&files), 3, &[]).0);
-        assert!(no_setuid_added(Some(&files), 1, &["/usr/local/bin/esc".into()]).0);
+        let files = Some(Ok(files.as_slice()));
+        let (passed, reason) = no_setuid_added(files, 1, &[]);
+        assert!(!passed);
+        assert!(
+            reason.contains("/usr/local/bin/esc (4755, layer 2)"),
+            "{reason}"
+        );
+        assert!(no_setuid_added(files, 3, &[]).0);
+        assert!(no_setuid_added(files, 1, &["/usr/local/bin/esc".into()]).0);
+        let (passed, reason) = no_setuid_added(files, 0, &["usr/local/bin/esc".into()]);
+        assert!(!passed, "without a trusted base every set-uid file counts");
+        assert!(reason.contains("/usr/bin/passwd"), "{reason}");
         assert!(!no_setuid_added(None, 0, &[]).0);
+        let why = "layer 3: digest mismatch".to_string();
+        let (passed, reason) = no_setuid_added(Some(Err(&why)), 0, &[]);
+        assert!(!passed && reason.contains("digest mismatch"), "{reason}");
     }
 }

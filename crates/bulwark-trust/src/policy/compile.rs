@@ -10,6 +10,7 @@ use super::document::{
 };
 use super::glob::ImageGlob;
 use crate::digest::Digest;
+use crate::evidence::Needs;
 use crate::reference::ImageRef;
 use crate::signature::{Authority, IdentityMatch, PublicKey};
 
@@ -145,6 +146,17 @@ impl PolicySet {
 
     pub fn policies(&self) -> &[Policy] {
         &self.policies
+    }
+
+    /// What the policies selecting `image` in `namespace` need beyond the
+    /// store's evidence, so that layers are read only when a rule uses them.
+    pub fn needs(&self, image: &ImageRef, namespace: Option<&str>) -> Needs {
+        let mut needs = Needs::default();
+        for p in self.policies.iter().filter(|p| p.selects(image, namespace)) {
+            needs.findings |= !p.findings.is_empty();
+            needs.setuid_files |= p.config.no_setuid_added;
+        }
+        needs
     }
 
     /// Every trusted base image named by any policy, for the collector.

@@ -7,7 +7,7 @@ use super::compile::{Policy, PolicySet, SignatureRule, TrustedBase, Unmatched};
 use super::document::FindingLimit;
 use super::verdict::{RuleResult, Verdict};
 use crate::digest::{Digest, chain_ids};
-use crate::evidence::ImageEvidence;
+use crate::evidence::{Finding, ImageEvidence};
 use crate::signature::{
     self, Authority, COSIGN_SIGN_PREDICATE, SignatureFormat, SignatureMaterial, TrustRoot,
     VerifiedSignature,
@@ -354,10 +354,12 @@ fn limit_name(limit: &FindingLimit) -> String {
 }
 
 fn findings(limit: &FindingLimit, ev: &ImageEvidence) -> (bool, String) {
-    let Some(findings) = &ev.findings else {
-        return (false, "no vulnerability scan result for this image".into());
+    let findings = match &ev.findings {
+        None => return (false, "no vulnerability scan result for this image".into()),
+        Some(Err(why)) => return (false, format!("vulnerability scan failed: {why}")),
+        Some(Ok(findings)) => findings,
     };
-    let over: Vec<&str> = findings
+    let over: Vec<&Finding> = findings
         .iter()
         .filter(|f| f.severity >= limit.severity)
         .filter(|f| {
@@ -365,7 +367,6 @@ fn findings(limit: &FindingLimit, ev: &ImageEvidence) -> (bool, String) {
                 .fixable
                 .is_none_or(|want| want == f.fixed_version.is_some())
         })
-        .map(|f| f.id.as_str())
         .collect();
     let scope = format!(
         "{} or worse{}",
@@ -382,7 +383,12 @@ fn findings(limit: &FindingLimit, ev: &ImageEvidence) -> (bool, String) {
             format!("{} findings {scope} (max {})", over.len(), limit.max),
         )
     } else {
-        let sample = over.iter().take(5).copied().collect::<Vec<_>>().join(", ");
+        let sample = over
+            .iter()
+            .take(5)
+            .map(|f| format!("{} {} in {}", f.id, f.severity.as_str(), f.package))
+            .collect::<Vec<_>>()
+            .join(", ");
         (
             false,
             format!(
@@ -427,7 +433,8 @@ fn config_rules(policy: &Policy, ev: &ImageEvidence, base_layers: usize) -> Vec<
         out.push(rule(policy, name.into(), Some(cis_id), result));
     }
     if c.no_setuid_added {
-        let result = cis::no_setuid_added(ev.setuid_files.as_deref(), base_layers, &c.allow_setuid);
+        let files = ev.setuid_files.as_ref().map(|r| r.as_deref());
+        let result = cis::no_setuid_added(files, base_layers, &c.allow_setuid);
         out.push(rule(
             policy,
             "config/no-setuid-added".into(),

@@ -1,6 +1,7 @@
 //! What `bulwark verify` and `bulwark admission` share: the policy, trust
 //! root and image store options, and the gate built from them.
 
+mod inspect;
 mod layout;
 mod registry;
 
@@ -14,8 +15,13 @@ use bulwark_trust::gate::{Gate, GateOptions};
 use bulwark_trust::policy::{PolicySet, Unmatched};
 use bulwark_trust::signature::TrustRoot;
 
+pub use inspect::Inspector;
 pub use layout::LayoutStore;
 pub use registry::RegistryStore;
+
+use super::DataDir;
+use super::db::StaleArgs;
+use inspect::{LayerSource, VulnSource};
 
 /// Policy, trust root and where images come from.
 #[derive(clap::Args, Debug, Clone)]
@@ -43,6 +49,16 @@ pub struct TrustArgs {
     /// Allow images no policy selects (default: deny them).
     #[arg(long)]
     pub allow_unmatched: bool,
+    /// The vulnerability DB (`DATA/vulndb/vulndb.sqlite`) that `findings`
+    /// limits match images against.
+    #[command(flatten)]
+    pub data: DataDir,
+    #[command(flatten)]
+    pub stale: StaleArgs,
+    /// OpenVEX documents: findings they mark `not_affected` or `fixed` do
+    /// not count against `findings` limits.
+    #[arg(long, value_name = "FILE")]
+    pub vex: Vec<PathBuf>,
 }
 
 impl TrustArgs {
@@ -69,25 +85,53 @@ impl TrustArgs {
         Ok(Some(root))
     }
 
-    /// Where images are read from: the layout if given, else registries.
-    pub fn store(&self) -> anyhow::Result<Arc<dyn ArtifactStore>> {
-        Ok(match &self.layout {
-            Some(dir) => Arc::new(LayoutStore::open(dir)?),
-            None => Arc::new(RegistryStore::new(&RegistryOptions {
-                ca_files: self.registry_ca.clone(),
-                plain_http: self.plain_http,
-                timeout_secs: self.registry_timeout,
-                ..RegistryOptions::default()
-            })?),
-        })
+    fn registry_options(&self) -> RegistryOptions {
+        RegistryOptions {
+            ca_files: self.registry_ca.clone(),
+            plain_http: self.plain_http,
+            timeout_secs: self.registry_timeout,
+            ..RegistryOptions::default()
+        }
+    }
+
+    /// Where images are read from (the layout if given, else registries),
+    /// and the inspector that reads their layers from the same place.
+    pub fn store(&self) -> anyhow::Result<(Arc<dyn ArtifactStore>, Inspector)> {
+        let (store, layers): (Arc<dyn ArtifactStore>, LayerSource) = match &self.layout {
+            Some(dir) => {
+                let layout = Arc::new(LayoutStore::open(dir)?);
+                (layout.clone(), LayerSource::Layout(layout))
+            }
+            None => (
+                Arc::new(RegistryStore::new(&self.registry_options())?),
+                LayerSource::Registry(self.registry_options()),
+            ),
+        };
+        let mut vex = Vec::new();
+        for path in &self.vex {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("read VEX {}", path.display()))?;
+            vex.push(bulwark_vulndb::vex::parse(
+                &path.display().to_string(),
+                &bytes,
+            )?);
+        }
+        let inspector = Inspector {
+            source: layers,
+            vulns: VulnSource {
+                db: self.data.vulndb(),
+                stale: self.stale.clone(),
+                vex,
+            },
+        };
+        Ok((store, inspector))
     }
 
     pub fn gate(&self, options: GateOptions) -> anyhow::Result<Gate> {
-        Ok(Gate::new(
-            self.store()?,
-            self.policies()?,
-            self.trust_root()?,
-            options,
-        ))
+        let (store, inspector) = self.store()?;
+        Ok(
+            Gate::new(store, self.policies()?, self.trust_root()?, options)
+                .with_enricher(Arc::new(inspector)),
+        )
     }
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use bulwark_trust::ImageRef;
 use bulwark_trust::evidence::{self, Finding};
+use bulwark_trust::gate::Enricher as _;
 use bulwark_trust::policy::{Outcome, Verdict, evaluate};
 
 use super::trust::TrustArgs;
@@ -29,7 +30,8 @@ pub struct Args {
     #[arg(long)]
     pub namespace: Option<String>,
     /// Vulnerability findings of the image (JSON list of
-    /// `{id, package, severity, fixed_version}`), for `findings` limits.
+    /// `{id, package, severity, fixed_version}`) for `findings` limits,
+    /// instead of scanning the image against the vulnerability DB.
     #[arg(long)]
     pub findings: Option<PathBuf>,
     /// Output format.
@@ -50,14 +52,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let image: ImageRef = args.image.as_deref().unwrap_or_default().parse()?;
     let policies = args.trust.policies()?;
     let root = args.trust.trust_root()?;
-    let store = args.trust.store()?;
+    let (store, inspector) = args.trust.store()?;
     let mut ev = evidence::collect(store.as_ref(), &image, &policies.trusted_bases())?;
+    let mut needs = policies.needs(&image, args.namespace.as_deref());
     if let Some(path) = &args.findings {
         let bytes =
             std::fs::read(path).with_context(|| format!("read findings {}", path.display()))?;
         let findings: Vec<Finding> = serde_json::from_slice(&bytes)
             .with_context(|| format!("findings {}", path.display()))?;
-        ev.findings = Some(findings);
+        ev.findings = Some(Ok(findings));
+        needs.findings = false;
+    }
+    if needs.any() {
+        inspector.enrich(&mut ev, needs);
     }
     let verdict = evaluate(&policies, &ev, args.namespace.as_deref(), root.as_ref());
     match args.format {

@@ -53,6 +53,20 @@ impl LayoutStore {
         })
     }
 
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The ref name `index.json` gives the manifest or index `digest`
+    /// (how an image walker picks it from the layout).
+    pub fn ref_name(&self, digest: &Digest) -> Option<&str> {
+        self.index
+            .iter()
+            .find(|d| d.digest == *digest)
+            .and_then(|d| d.annotations.get(REF_NAME))
+            .map(String::as_str)
+    }
+
     fn blob_path(&self, digest: &Digest) -> PathBuf {
         // `Digest` only holds 64 lowercase hex digits: no path traversal.
         self.root.join("blobs/sha256").join(digest.hex())
