@@ -25,6 +25,8 @@ use anyhow::Context as _;
 use bulwark_enforce::hook::{self, HookContext, ProtectStage, ReleaseStage, Stage};
 use bulwark_enforce::policy::FailMode;
 
+use super::DataDir;
+use super::db::StaleArgs;
 use super::enforce::DEFAULT_SOCKET;
 use super::trust::TrustArgs;
 
@@ -79,6 +81,11 @@ struct ImageStageArgs {
     /// Allow images no ImagePolicy selects (default: refuse them).
     #[arg(long = "allow-unmatched-images", requires = "image_policy")]
     allow_unmatched: bool,
+    /// The vulnerability DB that ImagePolicy `findings` limits use.
+    #[command(flatten)]
+    data: DataDir,
+    #[command(flatten)]
+    stale: StaleArgs,
 }
 
 impl ImageStageArgs {
@@ -91,6 +98,9 @@ impl ImageStageArgs {
             plain_http: self.plain_http,
             registry_timeout: self.registry_timeout,
             allow_unmatched: self.allow_unmatched,
+            data: self.data.clone(),
+            stale: self.stale.clone(),
+            vex: Vec::new(),
         })
     }
 }
