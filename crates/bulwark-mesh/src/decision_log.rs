@@ -37,6 +37,10 @@ pub struct Record {
     pub local_id: String,
     /// `None` when the peer never proved an identity.
     pub peer_id: Option<String>,
+    /// Outbound: the identity the route expects the callee to prove (set
+    /// even when nothing was dialled, so a refusal names both identities).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_peer_id: Option<String>,
     /// `allow`, `deny`, or `audit-deny` (would have been denied; audit mode).
     pub decision: &'static str,
     pub policy: Option<String>,

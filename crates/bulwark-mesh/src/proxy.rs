@@ -187,6 +187,7 @@ struct ConnCtx {
     peer_addr: SocketAddr,
     local_id: String,
     peer_id: Option<String>,
+    expected_peer_id: Option<String>,
 }
 
 impl ConnCtx {
@@ -198,6 +199,7 @@ impl ConnCtx {
             peer_addr: self.peer_addr,
             local_id: self.local_id.clone(),
             peer_id: self.peer_id.clone(),
+            expected_peer_id: self.expected_peer_id.clone(),
             decision,
             policy,
             reason,
@@ -240,6 +242,7 @@ async fn inbound_conn(
         peer_addr,
         local_id: local.to_string(),
         peer_id: None,
+        expected_peer_id: None,
     };
     let accepted =
         tokio::time::timeout(shared.handshake_timeout, shared.acceptor.accept(stream)).await;
@@ -307,6 +310,7 @@ async fn outbound_conn(
         peer_addr,
         local_id: local.to_string(),
         peer_id: None,
+        expected_peer_id: Some(route.expect.to_string()),
     };
     let port = route.remote.port();
     let expected = Hop {

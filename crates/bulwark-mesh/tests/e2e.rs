@@ -289,6 +289,12 @@ async fn outbound_default_deny_refuses_before_dialling() {
         "{rec}"
     );
     assert_eq!(rec["direction"], "outbound");
+    assert_eq!(
+        (rec["local_id"].as_str(), rec["expected_peer_id"].as_str()),
+        (Some(WEB), Some(API)),
+        "the refusal names both identities: {rec}"
+    );
+    assert!(rec["peer_id"].is_null(), "nothing was verified: {rec}");
     let dialled = tokio::time::timeout(Duration::from_millis(500), remote.accept()).await;
     assert!(dialled.is_err(), "the remote was dialled anyway");
     drop(stop);
