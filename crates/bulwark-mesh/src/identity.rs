@@ -137,37 +137,11 @@ impl FileSource {
     /// Re-reads the files whenever they change, until the handle is dropped
     /// by everyone else.
     pub fn watch(self, handle: Arc<IdentityHandle>, every: Duration) {
-        tokio::spawn(async move {
-            let mut last = self.stamp();
-            loop {
-                tokio::time::sleep(every).await;
-                if Arc::strong_count(&handle) == 1 {
-                    return;
-                }
-                let now = self.stamp();
-                if now == last {
-                    continue;
-                }
-                last = now;
-                match self.load() {
-                    Ok(m) => handle.replace(m),
-                    Err(e) => {
-                        warn!(error = %e, "new SVID files refused; keeping the current identity")
-                    }
-                }
-            }
+        let paths = vec![self.cert.clone(), self.key.clone(), self.bundle.clone()];
+        crate::watch::on_change(paths, every, handle, move |handle| match self.load() {
+            Ok(m) => handle.replace(m),
+            Err(e) => warn!(error = %e, "new SVID files refused; keeping the current identity"),
         });
-    }
-
-    fn stamp(&self) -> Vec<Option<(SystemTime, u64)>> {
-        [&self.cert, &self.key, &self.bundle]
-            .iter()
-            .map(|p| {
-                std::fs::metadata(p)
-                    .ok()
-                    .and_then(|m| Some((m.modified().ok()?, m.len())))
-            })
-            .collect()
     }
 }
 

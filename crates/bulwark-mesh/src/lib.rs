@@ -19,6 +19,7 @@ pub mod policy;
 pub mod policy_files;
 pub mod proxy;
 pub mod tls;
+mod watch;
 
 pub use decision_log::{DecisionLog, Direction, Mode, Record};
 pub use identity::{FileSource, IdentityError, IdentityHandle, Material, from_workload_api};

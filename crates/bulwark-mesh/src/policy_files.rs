@@ -3,9 +3,9 @@
 //! (or a file that went missing) is refused with a log line and the last
 //! good set stays in force: a typo never opens or closes the mesh by itself.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tracing::{info, warn};
@@ -48,44 +48,21 @@ impl PolicyFiles {
     /// Re-reads the files whenever one of them changes (size, mtime or
     /// inode), every `every`, until `set` is dropped by everyone else.
     pub fn watch(self, set: Arc<ArcSwap<PolicySet>>, every: Duration) {
-        tokio::spawn(async move {
-            let mut last = self.stamp();
-            loop {
-                tokio::time::sleep(every).await;
-                if Arc::strong_count(&set) == 1 {
-                    return;
-                }
-                let now = self.stamp();
-                if now == last {
-                    continue;
-                }
-                last = now;
-                match self.load() {
-                    Ok(new) => {
-                        info!(
-                            policies = new.policies().len(),
-                            "AccessPolicy files changed; new policy set in force"
-                        );
-                        set.store(Arc::new(new));
-                    }
-                    Err(e) => warn!(
-                        error = %e,
-                        "AccessPolicy files changed but were refused; the previous set stays in force"
-                    ),
-                }
+        let paths = self.paths.clone();
+        crate::watch::on_change(paths, every, set, move |set| match self.load() {
+            Ok(new) => {
+                info!(
+                    policies = new.policies().len(),
+                    "AccessPolicy files changed; new policy set in force"
+                );
+                set.store(Arc::new(new));
             }
+            Err(e) => warn!(
+                error = %e,
+                "AccessPolicy files changed but were refused; the previous set stays in force"
+            ),
         });
     }
-
-    fn stamp(&self) -> Vec<Option<(SystemTime, u64, u64)>> {
-        self.paths.iter().map(|p| stamp(p)).collect()
-    }
-}
-
-fn stamp(path: &Path) -> Option<(SystemTime, u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len(), m.ino()))
 }
 
 #[cfg(test)]
