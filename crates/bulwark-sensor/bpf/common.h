@@ -23,6 +23,10 @@ const volatile __u32 cfg_filter = FILTER_CONTAINERS;
 const volatile __u32 cfg_host_pidns = 0;
 const volatile __u32 cfg_agent_tgid = 0;
 const volatile __u32 cfg_open_mode = OPEN_ALL;
+/* Wake the reader only once this many bytes wait in the ring buffer; it
+ * polls on a short timer for the rest. Waking it per record costs the
+ * traced task an IPI and a context switch every time. */
+const volatile __u64 cfg_wakeup_bytes = 256 << 10;
 
 /* ---- maps ---- */
 
@@ -37,6 +41,14 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
+
+/* [0]: how many cgroups are watched; the cgroup walk is skipped at 0 */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} watched_count SEC(".maps");
 
 /* cgroup v2 ids whose tasks (and descendants' tasks) are traced */
 struct {
@@ -102,6 +114,10 @@ static __always_inline __u32 task_pid_ns(struct task_struct *task)
 
 static __always_inline bool in_watched_cgroup(struct task_struct *task)
 {
+	__u32 zero = 0;
+	__u32 *n = bpf_map_lookup_elem(&watched_count, &zero);
+	if (!n || *n == 0)
+		return false;
 	struct cgroup *cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
 	for (int i = 0; i < WATCH_DEPTH && cg; i++) {
 		__u64 id = BPF_CORE_READ(cg, kn, id);
@@ -113,18 +129,17 @@ static __always_inline bool in_watched_cgroup(struct task_struct *task)
 	return false;
 }
 
-/* Decides in the kernel whether the current task is reported at all. */
+/* Decides in the kernel whether the current task is reported at all,
+ * cheapest test first: it runs on every traced syscall of every task. */
 static __always_inline bool traced(struct task_struct *task)
 {
 	if (cfg_agent_tgid && (bpf_get_current_pid_tgid() >> 32) == cfg_agent_tgid)
 		return false;
 	if (cfg_filter == FILTER_ALL)
 		return true;
-	if (in_watched_cgroup(task))
+	if (cfg_filter == FILTER_CONTAINERS && task_pid_ns(task) != cfg_host_pidns)
 		return true;
-	if (cfg_filter == FILTER_CONTAINERS)
-		return task_pid_ns(task) != cfg_host_pidns;
-	return false;
+	return in_watched_cgroup(task);
 }
 
 /* ---- records ---- */
@@ -164,7 +179,9 @@ static __always_inline void submit(struct evbuf *b, __u32 size)
 		return;
 	h->size = size;
 	count(type, C_EMITTED);
-	if (bpf_ringbuf_output(&events, b->data, size, 0) < 0)
+	__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 wake = waiting >= cfg_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, b->data, size, wake) < 0)
 		count(type, C_RINGBUF_FULL);
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::maps::{MapData, PerCpuArray, RingBuf};
 use bulwark_containers::{FsHost, StateWatcher};
 use bulwark_core::{Severity, SystemClock};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -19,12 +19,18 @@ use crate::convert::{self, BootClock, Converted};
 use crate::enrich::{Attribution, Enricher};
 use crate::hold::Holder;
 use crate::kernel::fs::{self, Mounted};
-use crate::kernel::loader::{HookState, Kernel};
+use crate::kernel::loader::{HookState, Kernel, Watched};
 use crate::stats::{Hop, LossSnapshot, Stats};
 use crate::stream::{self, Backpressure, EventStream, Feed};
 use crate::wire::{self, ev};
 
-const POLL: Duration = Duration::from_millis(50);
+/// The reader is woken by the kernel only when records pile up (see
+/// `cfg_wakeup_bytes`); otherwise it looks every `POLL`, which bounds the
+/// latency of a quiet container's events.
+const POLL: Duration = Duration::from_millis(10);
+/// Records handled per round, so that loss reports and held events are
+/// looked at even while the ring never empties.
+const DRAIN_BATCH: usize = 4096;
 /// How long the first events of a new cgroup wait for its container to be
 /// known, and how many may wait at once.
 const HOLD_AGE: Duration = Duration::from_millis(300);
@@ -40,7 +46,7 @@ pub struct Sensor {
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<Result<(), SensorError>>>,
     stats: Arc<Stats>,
-    watched: Arc<Mutex<BpfHashMap<MapData, u64, u8>>>,
+    watched: Arc<Mutex<Watched>>,
     hooks: Vec<HookState>,
     mounted: Mounted,
 }
@@ -113,22 +119,13 @@ impl Sensor {
     /// the next event: watch a container's cgroup between `runc create` and
     /// `runc start` to see its first instruction.
     pub fn watch_cgroup(&self, id: u64) -> Result<(), SensorError> {
-        let mut map = self.watched.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(id, 1, 0).map_err(|source| SensorError::Map {
-            map: "watched_cgroups",
-            source,
-        })
+        let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        watched.add(id)
     }
 
     pub fn unwatch_cgroup(&self, id: u64) -> Result<(), SensorError> {
-        let mut map = self.watched.lock().unwrap_or_else(|p| p.into_inner());
-        match map.remove(&id) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
-            Err(source) => Err(SensorError::Map {
-                map: "watched_cgroups",
-                source,
-            }),
-        }
+        let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        watched.remove(id)
     }
 
     /// Every hook and whether it attached.
@@ -219,30 +216,36 @@ impl Reader {
         let _ = poll(&mut fds, timeout);
     }
 
-    /// Reads every record the ring holds now.
-    fn drain(&mut self) -> Result<(), stream::Disconnected> {
-        loop {
+    /// Reads up to [`DRAIN_BATCH`] records; each is decoded straight from
+    /// the ring and its slot released before the event is processed.
+    fn drain(&mut self) -> Result<usize, stream::Disconnected> {
+        for n in 0..DRAIN_BATCH {
             let Some(item) = self.ring.next() else {
-                return Ok(());
+                return Ok(n);
             };
-            let bytes: Vec<u8> = item.to_vec();
-            drop(item);
-            self.handle(&bytes)?;
-        }
-    }
-
-    fn handle(&mut self, bytes: &[u8]) -> Result<(), stream::Disconnected> {
-        let record = match wire::decode(bytes) {
-            Ok(r) => r,
-            Err(err) => {
-                let kind = bytes
+            let decoded = wire::decode(&item).map_err(|err| {
+                let kind = item
                     .get(..2)
                     .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
                 tracing::debug!(%err, "undecodable record");
-                self.feed.stats().dropped(Hop::Decode, kind);
-                return Ok(());
+                kind
+            });
+            drop(item);
+            match decoded {
+                Ok(record) => self.handle(record)?,
+                Err(kind) => self.feed.stats().dropped(Hop::Decode, kind),
             }
-        };
+        }
+        Ok(DRAIN_BATCH)
+    }
+
+    /// Reads until the ring is empty.
+    fn drain_all(&mut self) -> Result<(), stream::Disconnected> {
+        while self.drain()? == DRAIN_BATCH {}
+        Ok(())
+    }
+
+    fn handle(&mut self, record: wire::Record) -> Result<(), stream::Disconnected> {
         let kind = record.header.kind;
         let mut event = match convert::convert(record, 0, self.clock) {
             Converted::CgroupCreated { id, path } => {
@@ -327,7 +330,7 @@ impl Reader {
         drop(self.ebpf.take());
         let mut previous = None;
         for _ in 0..SETTLE_ROUNDS {
-            if self.drain().is_err() || self.release(false).is_err() {
+            if self.drain_all().is_err() || self.release(false).is_err() {
                 return;
             }
             self.read_counters();

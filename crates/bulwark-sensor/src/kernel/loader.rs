@@ -1,6 +1,8 @@
 //! Loads the sensor's eBPF object, configures it and attaches its programs.
 
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use std::collections::BTreeSet;
+
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{Program, ProgramError};
 use aya::{Ebpf, EbpfLoader};
 
@@ -27,7 +29,55 @@ pub struct Kernel {
     pub hooks: Vec<HookState>,
     pub ring: RingBuf<MapData>,
     pub counters: PerCpuArray<MapData, u64>,
-    pub watched: BpfHashMap<MapData, u64, u8>,
+    pub watched: Watched,
+}
+
+/// The watched cgroups, and their count, which the programs check before
+/// walking a task's cgroup ancestry (nothing watched: no walk).
+pub struct Watched {
+    ids: BpfHashMap<MapData, u64, u8>,
+    count: Array<MapData, u32>,
+    /// What `ids` holds, so the count needs no walk over the map.
+    mirror: BTreeSet<u64>,
+}
+
+impl Watched {
+    pub fn add(&mut self, id: u64) -> Result<(), SensorError> {
+        self.ids
+            .insert(id, 1, 0)
+            .map_err(|source| SensorError::Map {
+                map: "watched_cgroups",
+                source,
+            })?;
+        if self.mirror.insert(id) {
+            self.sync_count()?;
+        }
+        Ok(())
+    }
+
+    pub fn remove(&mut self, id: u64) -> Result<(), SensorError> {
+        match self.ids.remove(&id) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(source) => {
+                return Err(SensorError::Map {
+                    map: "watched_cgroups",
+                    source,
+                });
+            }
+        }
+        if self.mirror.remove(&id) {
+            self.sync_count()?;
+        }
+        Ok(())
+    }
+
+    fn sync_count(&mut self) -> Result<(), SensorError> {
+        let n = u32::try_from(self.mirror.len()).unwrap_or(u32::MAX);
+        self.count.set(0, n, 0).map_err(|source| SensorError::Map {
+            map: "watched_count",
+            source,
+        })
+    }
 }
 
 impl Kernel {
@@ -49,21 +99,24 @@ impl Kernel {
             OpenMode::Writes => 1,
         };
         let agent = std::process::id();
+        // A quarter of the ring, at most 256 KiB: the reader is woken well
+        // before the ring fills, and polls every few milliseconds anyway.
+        let wakeup_bytes = u64::from(cfg.ring_bytes / 4).min(256 << 10);
         let mut ebpf = EbpfLoader::new()
             .override_global("cfg_filter", &filter, true)
             .override_global("cfg_host_pidns", &host_pidns, true)
             .override_global("cfg_agent_tgid", &agent, true)
             .override_global("cfg_open_mode", &open_mode, true)
+            .override_global("cfg_wakeup_bytes", &wakeup_bytes, true)
             .map_max_entries("events", cfg.ring_bytes)
             .load(OBJECT)?;
-        let mut watched: BpfHashMap<MapData, u64, u8> = take(&mut ebpf, "watched_cgroups")?;
+        let mut watched = Watched {
+            ids: take(&mut ebpf, "watched_cgroups")?,
+            count: take(&mut ebpf, "watched_count")?,
+            mirror: BTreeSet::new(),
+        };
         for id in &cfg.watched_cgroups {
-            watched
-                .insert(id, 1, 0)
-                .map_err(|source| SensorError::Map {
-                    map: "watched_cgroups",
-                    source,
-                })?;
+            watched.add(*id)?;
         }
         let hooks = attach_all(&mut ebpf)?;
         let ring = take(&mut ebpf, "events")?;

@@ -118,9 +118,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("stopping the sensor")?;
     let s = stats.snapshot();
     eprintln!(
-        "bulwark: sensor stopped: {} events delivered, {} lost",
+        "bulwark: sensor stopped: {} records from the kernel, {} events delivered, {} lost, {} unaccounted",
+        s.emitted_total(),
         s.delivered_total(),
-        s.dropped_total()
+        s.dropped_total(),
+        s.unaccounted()
     );
     Ok(ExitCode::SUCCESS)
 }
