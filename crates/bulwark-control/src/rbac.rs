@@ -350,6 +350,23 @@ pub fn is_allowed(principal: &Principal, verb: Verb, resource: Resource, target:
         .any(|b| b.scope.covers(target))
 }
 
+/// Refuses a caller that holds `verb` on `resource` nowhere, before a
+/// handler looks up where the object lives (so a caller without any grant
+/// learns nothing about which objects exist). Not a permit: the handler
+/// still authorises against the object's target.
+pub fn holds_anywhere(principal: &Principal, verb: Verb, resource: Resource) -> Result<(), Denied> {
+    if principal.granting(verb, resource).next().is_some() {
+        Ok(())
+    } else {
+        Err(Denied {
+            subject: principal.subject.clone(),
+            verb,
+            resource,
+            target: "anywhere".into(),
+        })
+    }
+}
+
 /// Checks that `principal` may do `V` on `R` at `target`.
 pub fn authorize<V: VerbKind, R: ResourceKind>(
     principal: &Principal,

@@ -35,6 +35,11 @@ impl AuditTrail {
         Box::new(move || log.append(&entry).map_err(|e| e.to_string()))
     }
 
+    /// Appends on the calling thread (blocking: a write and an fsync).
+    pub fn append_blocking(&self, entry: &Entry) -> Result<Recorded, AuditError> {
+        self.log.append(entry)
+    }
+
     /// Appends outside a transaction.
     pub async fn append(&self, entry: Entry) -> Result<Recorded, AuditError> {
         let log = Arc::clone(&self.log);
@@ -66,7 +71,11 @@ const MAX_LINE: usize = 1 << 20;
 
 /// The newest `limit` records with `seq < before` (all when `None`),
 /// newest first, read backwards from the end of the file.
-pub fn read_recent(path: &Path, before: Option<u64>, limit: usize) -> Result<Vec<Record>, ReadError> {
+pub fn read_recent(
+    path: &Path,
+    before: Option<u64>,
+    limit: usize,
+) -> Result<Vec<Record>, ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_path_buf(),
         source,
@@ -105,7 +114,12 @@ pub fn read_recent(path: &Path, before: Option<u64>, limit: usize) -> Result<Vec
     Ok(out)
 }
 
-fn take(path: &Path, line: &[u8], before: Option<u64>, out: &mut Vec<Record>) -> Result<(), ReadError> {
+fn take(
+    path: &Path,
+    line: &[u8],
+    before: Option<u64>,
+    out: &mut Vec<Record>,
+) -> Result<(), ReadError> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Ok(());
     }
@@ -134,7 +148,11 @@ mod tests {
         let log = AuditLog::open(&path, Arc::new(bulwark_core::SystemClock))?;
         let big = "x".repeat(20_000);
         for i in 0..40 {
-            log.append(&Entry::new("t", "a").target(format!("{i}")).detail(serde_json::json!({"pad": big})))?;
+            log.append(
+                &Entry::new("t", "a")
+                    .target(format!("{i}"))
+                    .detail(serde_json::json!({"pad": big})),
+            )?;
         }
         let recent = read_recent(&path, None, 5)?;
         let seqs: Vec<u64> = recent.iter().map(|r| r.seq).collect();

@@ -22,6 +22,7 @@ mod replay;
 mod run;
 mod sbom;
 mod scan;
+mod server;
 mod trust;
 mod verify;
 mod version;
@@ -68,6 +69,8 @@ pub enum Command {
     Identity(identity::Args),
     /// Identity-authorised mTLS proxy for one workload (TLS 1.3, AccessPolicy).
     Proxy(proxy::Args),
+    /// The control plane: HTTP API (RBAC, audit), agent link over mTLS, alert routing, compliance.
+    Server(server::Args),
 }
 
 /// The data directory: `--data-dir`, else `$BULWARK_DATA_DIR`, else
@@ -121,5 +124,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::ImageWalk(args) => image_walk::run(args),
         Command::Agent(args) => agent::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Server(args) => server::run(args),
     }
 }

@@ -491,6 +491,16 @@ impl Directory<'_> {
         }
     }
 
+    /// (role, scope) of every binding, for the compliance assessment.
+    pub async fn binding_scopes(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self
+            .0
+            .db
+            .query("SELECT role, scope FROM role_bindings", vec![])
+            .await?;
+        rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect()
+    }
+
     /// Installs a binding at bootstrap (the node agents' default binding).
     pub async fn ensure_binding(
         &self,

@@ -1,0 +1,402 @@
+//! The HTTP API end to end against a real server (SQLite, audit log on
+//! disk): default deny on every route, the role x route table, grants,
+//! sessions and CSRF, one audit record per call, limits, metrics.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+use bulwark_control::rbac::{ROLES, Role};
+use bulwark_server::api::{Access, routes};
+use serde_json::{Value, json};
+use support::TestServer;
+
+/// A concrete path for a route template, and a valid body for it.
+/// Bindings grant the caller's own `role` (anything else may be an
+/// escalation, refused on its own grounds).
+fn request_for(method: &str, path: &str, n: usize, role: &str) -> (String, Option<Value>) {
+    let concrete = path
+        .replace("{kind}", "EnforcementPolicy")
+        .replace("{id}", "k8s:default%2Fweb")
+        .replace(
+            "{digest}",
+            "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        )
+        .replace("{name}", &format!("n{n}"));
+    let future = bulwark_server::now_ms() + 3_600_000;
+    let body = match (method, path) {
+        ("POST", "/api/v1/profiles/{id}/mode") => Some(json!({"to": "monitor", "reason": "t"})),
+        ("POST", "/api/v1/silences") => {
+            Some(json!({"matcher": {"namespace": "default"}, "reason": "t", "expires_at": future}))
+        }
+        ("PUT", "/api/v1/alert-routes/{name}") => {
+            Some(json!({"min_severity": "high", "sinks": ["none"]}))
+        }
+        ("POST", "/api/v1/images") => {
+            Some(json!({"digest": "bad", "reference": "r", "packages": 0}))
+        }
+        ("POST", "/api/v1/users") => Some(json!({"name": format!("u{n}"), "kind": "service"})),
+        ("POST", "/api/v1/tokens") => Some(json!({"name": "t"})),
+        ("POST", "/api/v1/role-bindings") => Some(
+            json!({"subject": {"kind": "user", "name": format!("u{n}")}, "role": role, "scope": "cluster"}),
+        ),
+        ("POST", "/api/v1/session") => {
+            Some(json!({"name": "nobody", "password": "wrong-password"}))
+        }
+        _ => None,
+    };
+    (concrete, body)
+}
+
+fn rbac_routes() -> Vec<(
+    String,
+    &'static str,
+    bulwark_control::rbac::Verb,
+    bulwark_control::rbac::Resource,
+)> {
+    routes()
+        .table()
+        .iter()
+        .filter_map(|r| match r.access {
+            Access::Rbac(v, res) => Some((r.method.to_string(), r.path, v, res)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_non_public_route_refuses_no_credentials_and_a_user_without_bindings() -> Result<()> {
+    let s = TestServer::start().await?;
+    let nobody = s.user_with_role("nobody", None).await?;
+    for (i, r) in routes().table().iter().enumerate() {
+        if r.access == Access::Public {
+            continue;
+        }
+        let method = r.method.as_str();
+        let (path, body) = request_for(method, r.path, i, "viewer");
+        let (status, err) = s.call(method, &path, None, body.clone()).await?;
+        assert_eq!(status, 401, "{method} {path} without credentials: {err}");
+        assert_eq!(err["error"], "unauthenticated");
+        if let Access::Rbac(..) = r.access {
+            let (status, err) = s.call(method, &path, Some(&nobody), body).await?;
+            assert_eq!(status, 403, "{method} {path} with no bindings: {err}");
+            assert_eq!(err["error"], "forbidden", "{method} {path}");
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_by_route_table_matches_each_roles_verbs_and_resources() -> Result<()> {
+    let s = TestServer::start().await?;
+    let mut n = 0;
+    for role in ROLES {
+        let token = s
+            .user_with_role(&format!("r-{}", role.name), Some((role.name, "cluster")))
+            .await?;
+        for (method, template, verb, resource) in rbac_routes() {
+            n += 1;
+            let (path, body) = request_for(&method, template, n, role.name);
+            let (status, err) = s.call(&method, &path, Some(&token), body).await?;
+            let granted = Role::grants(role, verb, resource);
+            // The agents' report additionally needs mTLS; over plain HTTP
+            // every role is refused it.
+            let expect_forbidden = !granted || template == bulwark_server::agent_link::REPORT_PATH;
+            assert_eq!(
+                status == 403,
+                expect_forbidden,
+                "role {} {method} {path} ({verb} {resource}): {status} {err}",
+                role.name
+            );
+            assert_ne!(status, 401, "{method} {path}");
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_one_grants_a_role_they_do_not_hold() -> Result<()> {
+    let s = TestServer::start().await?;
+    let operator = s
+        .user_with_role("op", Some(("security-operator", "cluster")))
+        .await?;
+    let team_admin = s
+        .user_with_role("ta", Some(("namespace-admin", "namespace:team-a")))
+        .await?;
+    s.user_with_role("dev", None).await?;
+    let bind = |role: &str, scope: &str| json!({"subject": {"kind": "user", "name": "dev"}, "role": role, "scope": scope});
+    // No create role-bindings at all.
+    let (st, _) = s
+        .call(
+            "POST",
+            "/api/v1/role-bindings",
+            Some(&operator),
+            Some(bind("viewer", "cluster")),
+        )
+        .await?;
+    assert_eq!(st, 403);
+    // Within its namespace: yes; a role it does not hold, or another namespace: no.
+    let (st, v) = s
+        .call(
+            "POST",
+            "/api/v1/role-bindings",
+            Some(&team_admin),
+            Some(bind("namespace-developer", "namespace:team-a")),
+        )
+        .await?;
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = s
+        .call(
+            "POST",
+            "/api/v1/role-bindings",
+            Some(&team_admin),
+            Some(bind("namespace-developer", "namespace:team-b")),
+        )
+        .await?;
+    assert_eq!(st, 403, "{v}");
+    let (st, v) = s
+        .call(
+            "POST",
+            "/api/v1/role-bindings",
+            Some(&team_admin),
+            Some(bind("admin", "namespace:team-a")),
+        )
+        .await?;
+    assert_eq!(st, 403, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("does not hold"),
+        "{v}"
+    );
+    let (st, _) = s
+        .call(
+            "POST",
+            "/api/v1/role-bindings",
+            Some(&team_admin),
+            Some(bind("viewer", "namespace:team-a")),
+        )
+        .await?;
+    assert_eq!(
+        st, 403,
+        "viewer reads cluster resources the namespace admin does not hold"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_writes_exactly_one_audit_record_with_its_request_id() -> Result<()> {
+    let s = TestServer::start().await?;
+    let viewer = s.user_with_role("v", Some(("viewer", "cluster"))).await?;
+    let before = s.audit_records()?.len();
+    let mut ids = Vec::new();
+    let calls: Vec<(&str, &str, Option<&str>, Option<Value>, u16)> = vec![
+        ("GET", "/api/v1/workloads", Some(&viewer), None, 200),
+        ("GET", "/api/v1/workloads", None, None, 401),
+        ("GET", "/api/v1/audit", Some(&viewer), None, 403),
+        (
+            "GET",
+            "/api/v1/workloads/k8s:a%2Fb",
+            Some(&viewer),
+            None,
+            404,
+        ),
+        ("GET", "/api/v1/no-such-route", Some(&viewer), None, 404),
+        (
+            "POST",
+            "/api/v1/silences",
+            Some(&s.admin),
+            Some(json!({"matcher": {}, "reason": "", "expires_at": 1})),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/silences",
+            Some(&s.admin),
+            Some(
+                json!({"matcher": {"namespace": "default"}, "reason": "maintenance\r\n{\"seq\":1}", "expires_at": bulwark_server::now_ms() + 60_000}),
+            ),
+            201,
+        ),
+        ("GET", "/api/v1/openapi.json", None, None, 200),
+    ];
+    for (method, path, token, body, want) in &calls {
+        let mut req = s.http.request(method.parse()?, format!("{}{path}", s.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await?;
+        assert_eq!(resp.status().as_u16(), *want, "{method} {path}");
+        ids.push(
+            resp.headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned(),
+        );
+    }
+    let records = s.audit_records()?;
+    let new = &records[before..];
+    assert_eq!(new.len(), calls.len(), "one record per call: {new:#?}");
+    for (record, id) in new.iter().zip(&ids) {
+        assert_eq!(record["detail"]["request_id"], id.as_str());
+    }
+    assert_eq!(new[1]["outcome"], "denied");
+    assert_eq!(new[2]["outcome"], "denied");
+    assert_eq!(new[3]["outcome"], "failure");
+    assert_eq!(new[6]["action"], "silence.create");
+    assert_eq!(new[6]["actor"], "user:admin");
+    // CR/LF in a field stays inside its JSON string: the log has exactly
+    // one line per record and still verifies.
+    let text = std::fs::read_to_string(s.audit_path())?;
+    assert_eq!(text.lines().count(), records.len());
+    bulwark_audit::verify_file(&s.audit_path(), None)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_login_sets_an_httponly_cookie_and_changes_need_the_csrf_token() -> Result<()> {
+    let s = TestServer::start().await?;
+    s.ok(
+        "POST",
+        "/api/v1/users",
+        &s.admin,
+        Some(json!({"name": "alice", "kind": "user", "password": "correct horse battery"})),
+    )
+    .await?;
+    s.ok("POST", "/api/v1/role-bindings", &s.admin, Some(json!({"subject": {"kind": "user", "name": "alice"}, "role": "security-operator", "scope": "cluster"}))).await?;
+    let client = reqwest::Client::builder().cookie_store(true).build()?;
+    let resp = client
+        .post(format!("{}/api/v1/session", s.url))
+        .json(&json!({"name": "alice", "password": "correct horse battery"}))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 200);
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session: Value = resp.json().await?;
+    let csrf = session["csrf"].as_str().unwrap_or("").to_owned();
+    let who: Value = client
+        .get(format!("{}/api/v1/whoami", s.url))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(who["name"], "alice");
+    assert_eq!(who["via"], "session");
+    let silence = json!({"matcher": {"namespace": "default"}, "reason": "r", "expires_at": bulwark_server::now_ms() + 60_000});
+    let no_csrf = client
+        .post(format!("{}/api/v1/silences", s.url))
+        .json(&silence)
+        .send()
+        .await?;
+    assert_eq!(no_csrf.status(), 403);
+    let with_csrf = client
+        .post(format!("{}/api/v1/silences", s.url))
+        .header("x-csrf-token", &csrf)
+        .json(&silence)
+        .send()
+        .await?;
+    assert_eq!(with_csrf.status(), 201);
+    let out = client
+        .delete(format!("{}/api/v1/session", s.url))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await?;
+    assert_eq!(out.status(), 204);
+    let after = client
+        .get(format!("{}/api/v1/whoami", s.url))
+        .send()
+        .await?;
+    assert_eq!(after.status(), 401);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_are_rate_limited_with_retry_after() -> Result<()> {
+    let s = TestServer::start().await?;
+    let bogus = format!("bwk_{}", "A".repeat(43));
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(
+            s.call("GET", "/api/v1/workloads", Some(&bogus), None)
+                .await?
+                .0,
+        );
+    }
+    assert!(statuses[..10].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(statuses[11], 429);
+    // The limit holds even for a valid token from the same address.
+    let resp = s
+        .http
+        .get(format!("{}/api/v1/workloads", s.url))
+        .bearer_auth(&s.admin)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().get("retry-after").is_some());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_body_is_refused_with_413_and_recorded() -> Result<()> {
+    let s = TestServer::start_with(|c| c.body_limit = 4096).await?;
+    let big =
+        json!({"matcher": {"namespace": "default"}, "reason": "x".repeat(8192), "expires_at": 1});
+    let (status, v) = s
+        .call("POST", "/api/v1/silences", Some(&s.admin), Some(big))
+        .await?;
+    assert_eq!(status, 413, "{v}");
+    assert_eq!(v["error"], "too_large");
+    let last = s.audit_records()?.pop().unwrap_or_default();
+    assert_eq!(last["detail"]["status"], 413);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_route_and_need_a_grant() -> Result<()> {
+    let s = TestServer::start().await?;
+    let viewer = s.user_with_role("v", Some(("viewer", "cluster"))).await?;
+    s.ok("GET", "/api/v1/workloads", &viewer, None).await?;
+    assert_eq!(s.call("GET", "/metrics", Some(&viewer), None).await?.0, 403);
+    let text = s
+        .http
+        .get(format!("{}/metrics", s.url))
+        .bearer_auth(&s.admin)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(text.contains("bulwark_api_requests_total{method=\"GET\",route=\"/api/v1/workloads\",status=\"200\"} 1"), "{text}");
+    assert!(text.contains("bulwark_nodes_stale 0"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_is_served_without_credentials() -> Result<()> {
+    let s = TestServer::start().await?;
+    let (status, doc) = s
+        .call("GET", bulwark_server::api::OPENAPI_PATH, None, None)
+        .await?;
+    assert_eq!(status, 200);
+    let paths: BTreeSet<String> = doc["paths"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    assert!(paths.contains("/api/v1/profiles/{id}/mode"));
+    assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3."));
+    Ok(())
+}
