@@ -278,17 +278,34 @@ pub fn routes() -> Routes {
 
 /// The router with its layers: route matching noted, body limit, the call
 /// layer outermost (so even unknown routes are recorded).
+///
+/// The dashboard's static files (`/ui/`, `bulwark-dashboard`) are merged
+/// outside the call layer: fetching a script is not an API call, and every
+/// datum the pages show comes through the API. `/` redirects there.
 pub fn router(app: Arc<App>) -> Router {
     let routes = routes();
-    routes
+    let api = routes
         .router
+        .fallback(not_found)
         .route_layer(axum::middleware::from_fn(call::matched))
         .layer(DefaultBodyLimit::max(app.settings.body_limit))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
             call::layer,
         ))
-        .with_state(app)
+        .with_state(app);
+    api.merge(bulwark_dashboard::router()).route(
+        "/",
+        axum::routing::get(|| async { axum::response::Redirect::to("/ui/") }),
+    )
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route",
+    )
 }
 
 /// Health: the server answers (no credentials, nothing revealed).

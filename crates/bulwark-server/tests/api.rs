@@ -12,6 +12,9 @@ use bulwark_server::api::{Access, routes};
 use serde_json::{Value, json};
 use support::TestServer;
 
+/// method, path, token, body, expected status.
+type Probe<'a> = (&'a str, &'a str, Option<&'a str>, Option<Value>, u16);
+
 /// A concrete path for a route template, and a valid body for it.
 /// Bindings grant the caller's own `role` (anything else may be an
 /// escalation, refused on its own grounds).
@@ -192,7 +195,7 @@ async fn every_call_writes_exactly_one_audit_record_with_its_request_id() -> Res
     let viewer = s.user_with_role("v", Some(("viewer", "cluster"))).await?;
     let before = s.audit_records()?.len();
     let mut ids = Vec::new();
-    let calls: Vec<(&str, &str, Option<&str>, Option<Value>, u16)> = vec![
+    let calls: Vec<Probe<'_>> = vec![
         ("GET", "/api/v1/workloads", Some(&viewer), None, 200),
         ("GET", "/api/v1/workloads", None, None, 401),
         ("GET", "/api/v1/audit", Some(&viewer), None, 403),

@@ -170,7 +170,7 @@ pub async fn whoami(caller: Caller) -> Json<WhoAmI> {
     let bindings = p
         .bindings
         .iter()
-        .map(|b| super::directory::binding_summary(b))
+        .map(super::directory::binding_summary)
         .collect();
     let mut permissions = Vec::new();
     for verb in Verb::ALL {

@@ -228,6 +228,32 @@ fn listeners_contain(listeners: &[(String, String, String)], id: &str) -> bool {
     listeners.iter().any(|(_, _, w)| w == id)
 }
 
+impl Store {
+    /// The modes of every workload's profile (empty: no profile yet), for
+    /// the platform-wide compliance assessment.
+    pub async fn all_modes(&self) -> Result<Vec<Vec<String>>, StoreError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT p.modes FROM workloads w LEFT JOIN profiles p ON p.workload = w.id",
+                vec![],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(match r.opt_text(0)? {
+                    None => Vec::new(),
+                    Some(m) => {
+                        let m: ModesView = serde_json::from_str(&m)
+                            .map_err(|e| StoreError::corrupt("profile modes", e))?;
+                        vec![m.process, m.file, m.network, m.capability]
+                    }
+                })
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,31 +279,5 @@ mod tests {
         );
         assert_eq!(resolve(&ls, "10.0.0.2", 80, "udp"), None);
         assert_eq!(peer("::1", 80), "[::1]:80");
-    }
-}
-
-impl Store {
-    /// The modes of every workload's profile (empty: no profile yet), for
-    /// the platform-wide compliance assessment.
-    pub async fn all_modes(&self) -> Result<Vec<Vec<String>>, StoreError> {
-        let rows = self
-            .db
-            .query(
-                "SELECT p.modes FROM workloads w LEFT JOIN profiles p ON p.workload = w.id",
-                vec![],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(match r.opt_text(0)? {
-                    None => Vec::new(),
-                    Some(m) => {
-                        let m: ModesView = serde_json::from_str(&m)
-                            .map_err(|e| StoreError::corrupt("profile modes", e))?;
-                        vec![m.process, m.file, m.network, m.capability]
-                    }
-                })
-            })
-            .collect()
     }
 }

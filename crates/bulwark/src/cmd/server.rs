@@ -144,6 +144,7 @@ async fn serve(
                 .context("serving mTLS")
         });
     }
+    println!("bulwark server: dashboard on http://{http_addr}/ui/");
     if let Some((name, file)) = &boot.admin {
         println!(
             "bulwark server: first start: log in as {name} with the password in {}",
