@@ -23,7 +23,7 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// How long [`Browser::wait_for`] and friends wait for the page.
-pub const WAIT: Duration = Duration::from_secs(20);
+pub const WAIT: Duration = Duration::from_secs(30);
 
 /// Why the browser could not be started or driven.
 #[derive(Debug, thiserror::Error)]

@@ -23,7 +23,6 @@ mod run;
 mod sbom;
 mod scan;
 mod server;
-mod server_link;
 mod trust;
 mod verify;
 mod version;

@@ -74,3 +74,31 @@ export function table(columns, rows, attrs) {
 export function section(title, ...children) {
   return h("section", { class: "card" }, h("h2", {}, title), children);
 }
+
+// An "older ..." button under a newest-first list paged by `seq`: loads the
+// page before the oldest item shown, hands each item to `append`, and hides
+// itself once a page comes back short.
+export function olderButton(label, firstPage, size, load, append, onError) {
+  let oldest = firstPage.length ? firstPage[firstPage.length - 1].seq : null;
+  const button = h(
+    "button",
+    {
+      type: "button",
+      hidden: firstPage.length < size,
+      onclick: async () => {
+        try {
+          const page = await load(oldest);
+          page.forEach(append);
+          if (page.length) {
+            oldest = page[page.length - 1].seq;
+          }
+          button.hidden = page.length < size;
+        } catch (err) {
+          onError(err);
+        }
+      },
+    },
+    label,
+  );
+  return button;
+}

@@ -3,7 +3,7 @@
 // active silences.
 
 import * as api from "../api.js";
-import { h, section, table } from "../dom.js";
+import { h, olderButton, section, table } from "../dom.js";
 import { SEVERITIES, digest, reason, severityClass, time } from "../format.js";
 import { failed } from "../app.js";
 
@@ -225,24 +225,13 @@ export async function render(ctx) {
     }),
   ]);
   const container = h("div", { id: "alerts" }, list.map((a) => card(a, ctx.reload)));
-  let oldest = list.length ? list[list.length - 1].seq : null;
-  const more = h(
-    "button",
-    {
-      type: "button",
-      hidden: list.length < PAGE,
-      onclick: async () => {
-        try {
-          const page = await api.alerts({ ...filters, limit: PAGE, before: oldest });
-          page.forEach((a) => container.appendChild(card(a, ctx.reload)));
-          oldest = page.length ? page[page.length - 1].seq : oldest;
-          more.hidden = page.length < PAGE;
-        } catch (err) {
-          failed(err, "Loading older alerts");
-        }
-      },
-    },
+  const more = olderButton(
     "Older alerts",
+    list,
+    PAGE,
+    (before) => api.alerts({ ...filters, limit: PAGE, before }),
+    (a) => container.appendChild(card(a, ctx.reload)),
+    (err) => failed(err, "Loading older alerts"),
   );
   return h(
     "div",

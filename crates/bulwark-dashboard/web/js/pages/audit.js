@@ -2,7 +2,7 @@
 // newest first.
 
 import * as api from "../api.js";
-import { h, table } from "../dom.js";
+import { h, olderButton, table } from "../dom.js";
 import { time } from "../format.js";
 import { failed } from "../app.js";
 
@@ -26,25 +26,14 @@ function row(r) {
 export async function render() {
   const records = await api.audit({ limit: PAGE });
   const body = table(["Seq", "Time", "Actor", "Action", "Target", "Outcome", "Detail"], records.map(row), { id: "audit" });
-  let oldest = records.length ? records[records.length - 1].seq : null;
-  const more = h(
-    "button",
-    {
-      type: "button",
-      hidden: records.length < PAGE,
-      onclick: async () => {
-        try {
-          const page = await api.audit({ limit: PAGE, before: oldest });
-          const tbody = body.querySelector("tbody");
-          page.forEach((r) => tbody.appendChild(row(r)));
-          oldest = page.length ? page[page.length - 1].seq : oldest;
-          more.hidden = page.length < PAGE;
-        } catch (err) {
-          failed(err, "Loading older records");
-        }
-      },
-    },
+  const tbody = body.querySelector("tbody");
+  const more = olderButton(
     "Older records",
+    records,
+    PAGE,
+    (before) => api.audit({ limit: PAGE, before }),
+    (r) => tbody.appendChild(row(r)),
+    (err) => failed(err, "Loading older records"),
   );
   return h("div", {}, h("h1", {}, "Audit log"), body, more);
 }
