@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod model;
 pub mod serve;
 pub mod store;
+pub mod uplink;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {

@@ -23,6 +23,7 @@ mod run;
 mod sbom;
 mod scan;
 mod server;
+mod server_link;
 mod trust;
 mod verify;
 mod version;

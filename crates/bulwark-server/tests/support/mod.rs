@@ -3,6 +3,8 @@
 //! client. Helpers create users with one role and a token.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

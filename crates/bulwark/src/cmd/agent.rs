@@ -43,6 +43,8 @@ pub struct Args {
     duration: Option<u64>,
     #[command(flatten)]
     nanoseg: super::nanoseg::ProfilesArgs,
+    #[command(flatten)]
+    link: super::server_link::LinkArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -80,7 +82,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         queue_capacity: args.queue,
         ..SensorConfig::default()
     };
-    let mut profiles = args.nanoseg.start()?;
+    // Without --profiles there are no alerts, but the link still
+    // heartbeats for as long as its sink is held.
+    let (uplink, link_done) = match args.link.start(&args.nanoseg.data)? {
+        Some((sink, done)) => (Some(sink), Some(done)),
+        None => (None, None),
+    };
+    let (to_profiles, heartbeat_only) = if args.nanoseg.enabled() {
+        (uplink, None)
+    } else {
+        (None, uplink)
+    };
+    let mut profiles = args
+        .nanoseg
+        .start(to_profiles.map(|s| Box::new(s) as Box<dyn bulwark_alert::Sink>))?;
     let (sensor, stream) = Sensor::start(cfg).context("starting the sensor")?;
     let _metrics = match args.metrics {
         Some(addr) => Some(serve_metrics(addr, &sensor)?),
@@ -112,6 +127,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let _ = sink.flush();
+    drop(heartbeat_only);
+    if let Some(done) = link_done
+        && !done.wait(args.link.flush_timeout())
+    {
+        eprintln!(
+            "bulwark: the server did not acknowledge the last report in time; its alerts are not delivered"
+        );
+    }
     stopper
         .join()
         .map_err(|_| anyhow::anyhow!("the sensor's stop panicked"))?

@@ -73,14 +73,21 @@ pub struct Runner {
 }
 
 impl ProfilesArgs {
-    /// Builds the stage if `--profiles` was given.
-    pub fn start(&self) -> anyhow::Result<Option<Runner>> {
+    /// Whether `--profiles` was given.
+    pub fn enabled(&self) -> bool {
+        self.profiles
+    }
+
+    /// Builds the stage if `--profiles` was given; `extra` (the control
+    /// plane's uplink) gets the alerts too.
+    pub fn start(&self, extra: Option<Box<dyn Sink>>) -> anyhow::Result<Option<Runner>> {
         if !self.profiles {
             return Ok(None);
         }
         // Flags first: a bad one must not leave files behind.
         let engine = self.engine()?;
-        let sinks = self.sinks()?;
+        let mut sinks = self.sinks()?;
+        sinks.extend(extra);
         let clock: Arc<dyn Clock> = Arc::new(bulwark_core::SystemClock);
         let audit = AuditLog::open(&self.data.audit_log(), Arc::clone(&clock))?;
         let store = ProfileStore::open(&self.data.profiles())?;

@@ -1,0 +1,339 @@
+//! Agents over mTLS against a real server: node SVIDs from a real CA,
+//! alerts up through the uplink sink, policy updates down to files, a node
+//! that stops reporting flagged stale within the declared time, and forged
+//! or unbound identities refused.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use bulwark_alert::Sink;
+use bulwark_control::rbac::{authorize_list, resources};
+use bulwark_control::wire::{AgentInfo, Report};
+use bulwark_core::{
+    Alert, AlertReason, Decision, Mode, Severity, SpiffeId, TrustDomain, WorkloadId,
+};
+use bulwark_identity::bundle::BundleSet;
+use bulwark_identity::ca::{CaPolicy, TrustDomainCa};
+use bulwark_identity::x509::LeafRequest;
+use bulwark_mesh::{IdentityHandle, Material};
+use bulwark_server::app::App;
+use bulwark_server::store::AlertQuery;
+use bulwark_server::uplink::{self, LinkConfig, LinkError};
+
+const SERVER: &str = "spiffe://test.example/bulwark/server";
+const NODES: &str = "spiffe://test.example/bulwark/node/*";
+
+struct Pki(TrustDomainCa);
+
+impl Pki {
+    fn new(td: &str) -> Result<Pki> {
+        Ok(Pki(TrustDomainCa::init(
+            TrustDomain::new(td)?,
+            CaPolicy::default(),
+            SystemTime::now(),
+        )?))
+    }
+
+    fn identity(&self, id: &str) -> Result<Arc<IdentityHandle>> {
+        let id = SpiffeId::new(id)?;
+        let svid = self.0.issue_x509(&LeafRequest {
+            id: &id,
+            ttl: Duration::from_secs(3600),
+            now: SystemTime::now(),
+            dns_names: &[],
+        })?;
+        let mut bundles = BundleSet::new();
+        bundles.insert(self.0.bundle());
+        Ok(IdentityHandle::new(Material::new(
+            svid.chain,
+            svid.key_pkcs8,
+            bundles,
+        )?))
+    }
+}
+
+struct MtlsServer {
+    app: Arc<App>,
+    addr: String,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for MtlsServer {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn start(pki: &Pki) -> Result<MtlsServer> {
+    let dir = tempfile::tempdir()?;
+    let mut s = support::settings(dir.path());
+    s.agent_ids = vec![NODES.into()];
+    s.stale_after = Duration::from_secs(1);
+    let app = App::open(s).await?;
+    let listener = bulwark_server::serve::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    let router = bulwark_server::api::router(Arc::clone(&app));
+    let identity = pki.identity(SERVER)?;
+    let serve = tokio::spawn(async move {
+        let _ = bulwark_server::serve::serve_mtls(listener, router, identity).await;
+    });
+    let sweep = tokio::spawn(bulwark_server::serve::sweep_stale_nodes(Arc::clone(&app)));
+    Ok(MtlsServer {
+        app,
+        addr,
+        tasks: vec![serve, sweep],
+        _dir: dir,
+    })
+}
+
+fn config(addr: &str, dir: &std::path::Path, host: &str) -> LinkConfig {
+    LinkConfig {
+        addr: addr.to_owned(),
+        server_id: SERVER.into(),
+        every: Duration::from_millis(200),
+        max_batch: 100,
+        queue: 1000,
+        updates_dir: dir.to_path_buf(),
+        agent: AgentInfo {
+            hostname: host.into(),
+            version: "test".into(),
+        },
+    }
+}
+
+fn alert(i: usize) -> Result<Alert> {
+    Ok(Alert {
+        id: format!("deviation:k8s:shop/web:{i}"),
+        time: time::OffsetDateTime::now_utc(),
+        severity: Severity::High,
+        workload: Some(WorkloadId::new("k8s:shop/web")?),
+        container_id: None,
+        image_digest: None,
+        profile_version: None,
+        mode: Mode::Monitor,
+        reason: AlertReason::Deviation {
+            class: "process".into(),
+            detail: format!("/bin/x{i}"),
+        },
+        decision: Decision::Alert,
+        message: format!("unexpected process {i}"),
+        ancestry: Vec::new(),
+        count: 1,
+        throttled: 0,
+    })
+}
+
+async fn wait_for<F, Fut>(what: &str, within: Duration, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{what} did not happen within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn admin() -> bulwark_control::rbac::Principal {
+    use bulwark_control::rbac::{Binding, Principal, Scope, Subject, SubjectMatcher};
+    Principal {
+        subject: Subject::User("t".into()),
+        bindings: vec![Binding {
+            subject: SubjectMatcher::User("t".into()),
+            role: "admin".into(),
+            scope: Scope::Cluster,
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_streams_alerts_up_and_receives_policy_updates_over_mtls() -> Result<()> {
+    let pki = Pki::new("test.example")?;
+    let server = start(&pki).await?;
+    let node = "spiffe://test.example/bulwark/node/n1";
+    let updates = tempfile::tempdir()?;
+    let link = uplink::start(
+        config(&server.addr, updates.path(), "n1"),
+        pki.identity(node)?,
+    )?;
+    let mut sink = link.sink.context("sink")?;
+    for i in 0..5 {
+        sink.send(&alert(i)?)?;
+    }
+    let store = server.app.store.clone();
+    let list = authorize_list::<resources::Alerts>(&admin())?;
+    wait_for("5 alerts stored", Duration::from_secs(30), || {
+        let (store, list) = (store.clone(), &list);
+        async move { Ok(store.list_alerts(list, &AlertQuery::default()).await?.len() == 5) }
+    })
+    .await?;
+    let alerts = store.list_alerts(&list, &AlertQuery::default()).await?;
+    assert!(
+        alerts.iter().all(|a| a.node == node),
+        "the node is its certificate's SPIFFE ID"
+    );
+
+    // A policy made on the server reaches the node's disk.
+    let permit = bulwark_control::rbac::authorize::<
+        bulwark_control::rbac::verbs::Update,
+        resources::Policies,
+    >(&admin(), &bulwark_control::rbac::Target::Cluster)?;
+    let doc = "apiVersion: bulwark.dev/v1alpha1\nkind: AccessPolicy\nmetadata: {name: web}\nspec:\n  to: spiffe://test.example/ns/shop/sa/web\n  from: [spiffe://test.example/ns/shop/sa/api]\n";
+    let put = store
+        .put_document(
+            &permit,
+            bulwark_control::wire::UpdateKind::AccessPolicy,
+            "web",
+            doc,
+            "t",
+            Box::new(|| Ok(())),
+        )
+        .await;
+    put.context("storing the AccessPolicy")?;
+    server.app.feed.notify(store.latest_update().await?);
+    let file = updates.path().join("AccessPolicy").join("web.yaml");
+    wait_for(
+        "the policy written on the node",
+        Duration::from_secs(30),
+        || {
+            let file = file.clone();
+            async move { Ok(file.exists()) }
+        },
+    )
+    .await?;
+    assert_eq!(std::fs::read_to_string(&file)?, doc);
+    // ...and the node reports it applied that version.
+    let nodes_permit = authorize_list::<resources::Nodes>(&admin())?;
+    wait_for("applied update reported", Duration::from_secs(30), || {
+        let (store, p) = (store.clone(), &nodes_permit);
+        async move {
+            Ok(store
+                .list_nodes(p)
+                .await?
+                .iter()
+                .any(|n| n.id == node && n.applied_update >= 1))
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_that_stops_reporting_is_flagged_stale_within_the_declared_time() -> Result<()> {
+    let pki = Pki::new("test.example")?;
+    let server = start(&pki).await?;
+    let node = "spiffe://test.example/bulwark/node/gone";
+    let dir = tempfile::tempdir()?;
+    let cfg = config(&server.addr, dir.path(), "gone");
+    let report = Report {
+        seq: 1,
+        boot: "b1".into(),
+        agent: cfg.agent.clone(),
+        ..Report::default()
+    };
+    let ack = uplink::send_report(&cfg, &pki.identity(node)?, &report).await?;
+    assert!(ack.stored);
+    assert_eq!(ack.stale_after_secs, 1);
+    let sent = Instant::now();
+    let store = server.app.store.clone();
+    let p = authorize_list::<resources::Nodes>(&admin())?;
+    wait_for("the silent node flagged", Duration::from_secs(10), || {
+        let (store, p) = (store.clone(), &p);
+        async move {
+            Ok(store
+                .list_nodes(p)
+                .await?
+                .iter()
+                .any(|n| n.id == node && n.stale))
+        }
+    })
+    .await?;
+    // Declared: stale after 1 s, checked every 0.25 s (a little slack for
+    // a loaded machine is in the 10 s bound above; the record says when).
+    assert!(
+        sent.elapsed() >= Duration::from_secs(1),
+        "flagged before the declared time"
+    );
+    let log = std::fs::read_to_string(server.app.settings.audit_path())?;
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"node.stale\"") && l.contains(node))
+    );
+    // Reporting again clears the flag.
+    let again = Report { seq: 2, ..report };
+    uplink::send_report(&cfg, &pki.identity(node)?, &again).await?;
+    assert!(
+        store
+            .list_nodes(&p)
+            .await?
+            .iter()
+            .any(|n| n.id == node && !n.stale)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_unbound_identities_cannot_report() -> Result<()> {
+    let pki = Pki::new("test.example")?;
+    let server = start(&pki).await?;
+    let dir = tempfile::tempdir()?;
+    let cfg = config(&server.addr, dir.path(), "x");
+    let report = Report {
+        seq: 1,
+        boot: "b1".into(),
+        ..Report::default()
+    };
+    // Same SPIFFE ID, but from a CA the server does not trust.
+    let rogue = Pki::new("test.example")?;
+    let forged = uplink::send_report(
+        &cfg,
+        &rogue.identity("spiffe://test.example/bulwark/node/n1")?,
+        &report,
+    )
+    .await;
+    assert!(
+        forged.is_err(),
+        "a certificate from another CA must not connect"
+    );
+    // A valid SVID of the trust domain that is not bound to the agent role.
+    let workload = uplink::send_report(
+        &cfg,
+        &pki.identity("spiffe://test.example/ns/shop/sa/web")?,
+        &report,
+    )
+    .await;
+    match workload {
+        Err(LinkError::Http { message, .. }) => assert!(message.contains("403"), "{message}"),
+        other => bail!("an unbound identity reported: {other:?}"),
+    }
+    // The agent refuses a server that is not the one it was told.
+    let mut wrong = cfg.clone();
+    wrong.server_id = "spiffe://test.example/bulwark/other-server".into();
+    let r = uplink::send_report(
+        &wrong,
+        &pki.identity("spiffe://test.example/bulwark/node/n1")?,
+        &report,
+    )
+    .await;
+    assert!(matches!(r, Err(LinkError::WrongServer { .. })), "{r:?}");
+    // Nothing was stored.
+    let nodes = server
+        .app
+        .store
+        .list_nodes(&authorize_list::<resources::Nodes>(&admin())?)
+        .await?;
+    assert!(nodes.is_empty(), "{nodes:?}");
+    Ok(())
+}
