@@ -4,9 +4,10 @@
 //! 1. a real runc container runs a program from /tmp whose name is an HTML
 //!    payload; the real agent pipeline (`bulwark agent --profiles`, eBPF
 //!    sensor) raises `exec-from-tmp` with its process ancestry;
-//! 2. the agent's alerts, container and learned profile go to the server's
-//!    agent endpoint over mTLS with a node SVID from `bulwark identity`
-//!    (the wire protocol of `bulwark_control::wire`);
+//! 2. the agent reports its alerts to the server itself (`--server`, mTLS
+//!    with a node SVID from `bulwark identity`); its link does not send
+//!    containers or learned profiles yet, so the test reports those as the
+//!    same node (`/agent/v1/report`, the `bulwark_control::wire` protocol);
 //! 3. the admin logs in, sees the alert with its ancestry (the payload shown
 //!    as text, never run), silences it, and promotes the workload;
 //! 4. a viewer logs in and is denied the promotion, by the server.
@@ -267,7 +268,7 @@ struct Agent {
 }
 
 impl Agent {
-    fn start(dir: &Path) -> Result<Agent> {
+    fn start(dir: &Path, link: &[String]) -> Result<Agent> {
         let data = dir.join("agent");
         std::fs::create_dir_all(&data)?;
         let alerts = dir.join("alerts.jsonl");
@@ -282,6 +283,7 @@ impl Agent {
                     "--dedup-window",
                     "1",
                 ])
+                .args(link)
                 .arg("--alerts")
                 .arg(format!("file:{}", alerts.display()))
                 .arg("--data-dir")
@@ -405,10 +407,7 @@ async fn click(browser: &Browser, css: &str) -> Result<()> {
 /// The other pages load from the real API without an error.
 async fn visit_every_page(browser: &Browser, base: &str, workload: &str) -> Result<()> {
     let compliance_row = format!("{workload} · ");
-    let encoded = workload
-        .replace('%', "%25")
-        .replace('/', "%2F")
-        .replace(':', "%3A");
+    let encoded = encode(workload);
     let pages = [
         (
             format!("#/workloads/{encoded}"),
@@ -440,8 +439,15 @@ async fn visit_every_page(browser: &Browser, base: &str, workload: &str) -> Resu
     Ok(())
 }
 
+/// A workload id as one URL path segment or query value.
+fn encode(id: &str) -> String {
+    id.replace('%', "%25")
+        .replace('/', "%2F")
+        .replace(':', "%3A")
+}
+
 async fn modes(server: &Server, workload: &str) -> Result<Value> {
-    let id = workload.replace('/', "%2F").replace(':', "%3A");
+    let id = encode(workload);
     Ok(server
         .admin("GET", &format!("/api/v1/profiles/{id}"), None)
         .await?["modes"]
@@ -453,7 +459,22 @@ async fn admin_sees_a_real_alert_and_promotes_and_a_viewer_is_denied() -> Result
     let tmp = tempfile::tempdir()?;
     let ids = identities(tmp.path())?;
     let server = Server::start(tmp.path(), &ids)?;
-    let agent = Agent::start(tmp.path())?;
+    let node = ids.join("node");
+    let link = [
+        "--server".to_owned(),
+        server.mtls.clone(),
+        "--server-id".to_owned(),
+        format!("spiffe://{TRUST_DOMAIN}/bulwark/server"),
+        "--node-svid".to_owned(),
+        path_str(&node.join("svid.pem"))?.to_owned(),
+        "--node-svid-key".to_owned(),
+        path_str(&node.join("svid.key"))?.to_owned(),
+        "--bundle".to_owned(),
+        path_str(&node.join("bundle.pem"))?.to_owned(),
+        "--report-secs".to_owned(),
+        "1".to_owned(),
+    ];
+    let agent = Agent::start(tmp.path(), &link)?;
 
     // A real container runs a program from /tmp named like markup.
     let container = Container::builder("dash-e2e")
@@ -477,19 +498,36 @@ async fn admin_sees_a_real_alert_and_promotes_and_a_viewer_is_denied() -> Result
         "ancestry: {alert}"
     );
 
-    // Reported to the server as the node, over mTLS, with the facts of the
-    // container's OCI config for the compliance report.
+    // The agent reported the alert itself.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let query = format!("/api/v1/alerts?workload={}", encode(&workload));
+    while !server
+        .admin("GET", &query, None)
+        .await?
+        .as_array()
+        .is_some_and(|a| {
+            a.iter()
+                .any(|a| a["alert"]["reason"]["rule"]["id"] == "exec-from-tmp")
+        })
+    {
+        ensure!(
+            Instant::now() < deadline,
+            "the agent's alert never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // What the agent's link does not send yet: the container with the facts
+    // of its OCI config (for the compliance report) and the learned profile.
     let config = std::fs::read_to_string(container.bundle().join("config.json"))?;
     let facts = bulwark_control::compliance::ContainerFacts::from_config_json(&config)?;
     let report = json!({
         "seq": 1,
         "boot": format!("dashboarde2e{}", std::process::id()),
         "agent": {"hostname": "e2e-node", "version": env!("CARGO_PKG_VERSION")},
-        "alerts": alerts,
         "containers": [{"id": container.id(), "workload": workload, "image": format!("{IMAGE}:1"), "running": true, "facts": facts}],
         "profiles": [{"workload": workload, "yaml": agent.profile(&workload)?}],
     });
-    server.report(&ids.join("node"), &report).await?;
+    server.report(&node, &report).await?;
     ensure!(modes(&server, &workload).await?["process"] == "discover");
 
     let browser = Browser::start().await?;
