@@ -8,17 +8,24 @@
 //! - verify: caching off (`--verdict-ttl 0 --tag-ttl 0`), every review
 //!   resolves the tag, reads manifest, config, `.sig` tag, referrers and
 //!   signature blobs from a real registry on loopback (Debian's
-//!   docker-registry) and verifies the signature.
+//!   docker-registry) and verifies the signature;
+//! - scan: caching off, an image whose policy has `findings` limits and
+//!   `noSetuidAdded`: every review also pulls and walks the layers of the
+//!   real Debian fixture image (bulwark-sbom's `build-images.sh`, 6 layers,
+//!   65 MB compressed), catalogs it and matches it against the real Go
+//!   advisories (`../shared/data/osv/go.tar.zst`) — the cost a cache miss
+//!   pays once per image and policy generation.
 //!
 //! Run: `cargo bench -p bulwark --bench admission_latency` (needs the
-//! Debian package docker-registry; results go to BENCHMARKS.md).
+//! Debian packages docker-registry and skopeo, and the fixture script's
+//! tools; results go to BENCHMARKS.md).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/trust_support/mod.rs"]
 mod trust_support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +41,7 @@ use trust_support::*;
 
 const N: usize = 2000;
 const N_VERIFY: usize = 300;
+const N_SCAN: usize = 10;
 
 struct Server(Child);
 impl Drop for Server {
@@ -41,6 +49,40 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The real Debian fixture image (OCI layout, tag `bookworm`).
+fn fixture() -> PathBuf {
+    let script = workspace().join("crates/bulwark-sbom/tests/fixtures/build-images.sh");
+    let out = workspace().join("target/sbom-fixtures");
+    let status = Command::new(&script).env("OUT", &out).status().unwrap();
+    assert!(status.success(), "{} failed", script.display());
+    out.join("oci")
+}
+
+/// A data directory in `dir` with the real Go advisories imported.
+fn go_vulndb(dir: &Path) -> PathBuf {
+    let mut shared = workspace().canonicalize().unwrap();
+    while !shared.join("shared/data/SOURCES.md").exists() {
+        assert!(shared.pop(), "../shared/data not found");
+    }
+    let data = dir.join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_bulwark"))
+        .args(["db", "import"])
+        .arg(shared.join("shared/data/osv/go.tar.zst"))
+        .env("BULWARK_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    data
 }
 
 fn start_server(dir: &Path, extra: &[&str]) -> (Server, u16) {
@@ -63,6 +105,7 @@ fn start_server(dir: &Path, extra: &[&str]) -> (Server, u16) {
     args.extend(extra.iter().map(|s| s.to_string()));
     let child = Command::new(env!("CARGO_BIN_EXE_bulwark"))
         .args(&args)
+        .env("BULWARK_DATA_DIR", dir.join("data"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -193,9 +236,15 @@ fn main() {
     let world = world_at(&registry.host());
     push(&world.store, &Client::new(&registry.options()).unwrap());
     let dir = tempfile::tempdir().unwrap();
+    registry.push_oci_layout(&fixture(), Some("bookworm"), "scan/debian:12");
+    go_vulndb(dir.path());
+    let scanned = format!(
+        "---\napiVersion: bulwark.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: scanned\nspec:\n  images: ['{}/scan/**']\n  findings:\n    - {{severity: unknown, fixable: true, max: 0}}\n  config:\n    noSetuidAdded: true\n",
+        registry.host()
+    );
     std::fs::write(
         dir.path().join("policy.yaml"),
-        policy_for(&world.key, "enforce", &registry.host()),
+        policy_for(&world.key, "enforce", &registry.host()) + &scanned,
     )
     .unwrap();
     let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
@@ -229,11 +278,23 @@ fn main() {
         let mut c = connect(port, &ca).await;
         let cold_base = measure(&mut c, N, "GET", "/healthz", b"", true).await;
         let cold = measure(&mut c, N_VERIFY, "POST", "/mutate", &review(&tagged), true).await;
+        let debian = format!("{}/scan/debian:12", registry.host());
+        let scan = measure(&mut c, N_SCAN, "POST", "/mutate", &review(&debian), false).await;
+        let (_, last) = call(&mut c, "POST", "/mutate", &review(&debian)).await;
+        let last: serde_json::Value = serde_json::from_slice(&last).unwrap();
+        let message = last["response"]["status"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            message.contains("findings/unknown-fixable: ") && message.contains("no-setuid-added"),
+            "the scan must finish within the deadline: {message}"
+        );
 
         println!("baseline: GET /healthz over the same keep-alive TLS connection");
         report("baseline GET /healthz", &base, &base);
         report("warm cache, pinned digest", &warm, &base);
         report("warm cache, tag (mutate + patch)", &warm_tag, &base);
         report("no cache, registry + verify", &cold, &cold_base);
+        report("no cache, + layer scan (65 MB)", &scan, &cold_base);
     });
 }

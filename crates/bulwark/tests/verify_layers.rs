@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use bulwark_image::testutil::TarBuilder;
+use bulwark_image::testutil::{RegistryAuth, TarBuilder, TestRegistry};
 use bulwark_trust::evidence::MemoryStore;
 use bulwark_trust::signature::{KeyKind, SigningKey, media_types};
 use bulwark_trust::{Digest, ImageRef};
@@ -237,27 +237,32 @@ impl Env {
         path
     }
 
-    /// `bulwark verify IMAGE --format json` with `extra` flags: exit code
-    /// and the rules by name.
+    /// `bulwark verify IMAGE` from this test's layout.
     fn verify(&self, data: &Path, image: &str, policy: &Path, extra: &[&str]) -> (i32, Value) {
         let layout = self.dir.path().join("layout");
-        let mut args = vec![
-            "verify",
-            image,
-            "--policy",
-            policy.to_str().unwrap(),
-            "--layout",
-            layout.to_str().unwrap(),
-            "--format",
-            "json",
-        ];
+        let mut args = vec!["--layout", layout.to_str().unwrap()];
         args.extend_from_slice(extra);
-        let out = bulwark(data, &args);
-        let verdict: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr));
-        });
-        (out.status.code().unwrap(), verdict)
+        verify(data, image, policy, &args)
     }
+}
+
+/// `bulwark verify IMAGE --format json` with `extra` flags: exit code and
+/// the verdict.
+fn verify(data: &Path, image: &str, policy: &Path, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec![
+        "verify",
+        image,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = bulwark(data, &args);
+    let verdict: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr));
+    });
+    (out.status.code().unwrap(), verdict)
 }
 
 fn rule<'a>(verdict: &'a Value, name: &str) -> &'a Value {
@@ -468,6 +473,76 @@ fn without_a_trusted_base_every_setuid_file_counts_unless_allowed() {
         .unwrap();
     assert!(
         reason.contains(&format!("{} allowed", oracle.len() - 1 + 3)),
+        "{reason}"
+    );
+}
+
+#[test]
+fn layers_come_from_the_registry_at_the_verified_digest() {
+    let registry = TestRegistry::start(RegistryAuth::Anonymous);
+    registry.push_oci_layout(&fixture().join("oci"), Some("bookworm"), "team/debian:1");
+    let env = setup();
+    let data = go_vulndb();
+    let text = format!(
+        "apiVersion: bulwark.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: registry\nspec:\n  images: ['{}/**']\n  findings:\n    - {{severity: unknown, fixable: true, max: 0}}\n  config:\n    noSetuidAdded: true\n",
+        registry.host()
+    );
+    let policy = env.dir.path().join("registry-policy.yaml");
+    std::fs::write(&policy, text).unwrap();
+    let image = format!("{}/team/debian:1", registry.host());
+    let (code, from_registry) = verify(&data, &image, &policy, &["--plain-http"]);
+    assert_eq!(code, 1, "{from_registry:#}");
+    let setid = rule(&from_registry, "config/no-setuid-added")["reason"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        count_in(setid, "set-uid/set-gid"),
+        rootfs_setid_files().len(),
+        "{setid}"
+    );
+    // The same findings as from the layout.
+    let layout_policy =
+        env.policy("  findings:\n    - {severity: unknown, fixable: true, max: 0}\n");
+    let (_, from_layout) = env.verify(&data, APP, &layout_policy, &[]);
+    assert_eq!(
+        rule(&from_registry, "findings/unknown-fixable")["reason"],
+        rule(&from_layout, "findings/unknown-fixable")["reason"]
+    );
+}
+
+#[test]
+fn ambiguous_layout_names_fail_closed_instead_of_reading_another_images_layers() {
+    let env = setup();
+    let layout = env.dir.path().join("layout");
+    // A second index entry under the app's name, pointing at the
+    // escalating image: which layers belong to the app is now ambiguous.
+    let index_path = layout.join("index.json");
+    let mut index = read_json(&index_path);
+    let manifests = index["manifests"].as_array_mut().unwrap();
+    let named =
+        |m: &Value, name: &str| m["annotations"]["org.opencontainers.image.ref.name"] == name;
+    let app = manifests.iter().find(|m| named(m, APP)).unwrap().clone();
+    let mut other = manifests
+        .iter()
+        .find(|m| named(m, ESCALATING))
+        .unwrap()
+        .clone();
+    other["annotations"]["org.opencontainers.image.ref.name"] = json!(APP);
+    manifests.retain(|m| !named(m, APP));
+    manifests.push(app.clone());
+    manifests.push(other);
+    std::fs::write(&index_path, index.to_string()).unwrap();
+
+    let policy =
+        env.policy("  config:\n    noSetuidAdded: true\n    allowSetuid: ['/usr/bin/su']\n");
+    let pinned = format!("{APP}@{}", app["digest"].as_str().unwrap());
+    let (code, verdict) = env.verify(&env.dir.path().join("no-data"), &pinned, &policy, &[]);
+    assert_eq!(code, 1, "{verdict:#}");
+    let reason = rule(&verdict, "config/no-setuid-added")["reason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.starts_with("layers could not be inspected:"),
         "{reason}"
     );
 }

@@ -119,7 +119,15 @@ fn media_type_of(bytes: &[u8], fallback: &str) -> String {
 impl ArtifactStore for LayoutStore {
     fn manifest(&self, image: &ImageRef) -> Result<Fetched, StoreError> {
         let (digest, declared) = match (image.digest(), image.tag()) {
-            (Some(d), _) => (d.clone(), String::new()),
+            // A manifest may leave out its own mediaType (umoci does); the
+            // index entry that lists it declares it.
+            (Some(d), _) => {
+                let declared = self.index.iter().find(|e| e.digest == *d);
+                (
+                    d.clone(),
+                    declared.map(|e| e.media_type.clone()).unwrap_or_default(),
+                )
+            }
             (None, Some(tag)) => {
                 let d = self
                     .lookup_tag(image, tag)
