@@ -22,6 +22,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../tests/sbom_fixture/mod.rs"]
+mod sbom_fixture;
 #[path = "../tests/trust_support/mod.rs"]
 mod trust_support;
 
@@ -37,6 +39,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
+use sbom_fixture::{fixture, shared_data};
 use trust_support::*;
 
 const N: usize = 2000;
@@ -51,29 +54,12 @@ impl Drop for Server {
     }
 }
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The real Debian fixture image (OCI layout, tag `bookworm`).
-fn fixture() -> PathBuf {
-    let script = workspace().join("crates/bulwark-sbom/tests/fixtures/build-images.sh");
-    let out = workspace().join("target/sbom-fixtures");
-    let status = Command::new(&script).env("OUT", &out).status().unwrap();
-    assert!(status.success(), "{} failed", script.display());
-    out.join("oci")
-}
-
 /// A data directory in `dir` with the real Go advisories imported.
 fn go_vulndb(dir: &Path) -> PathBuf {
-    let mut shared = workspace().canonicalize().unwrap();
-    while !shared.join("shared/data/SOURCES.md").exists() {
-        assert!(shared.pop(), "../shared/data not found");
-    }
     let data = dir.join("data");
     let out = Command::new(env!("CARGO_BIN_EXE_bulwark"))
         .args(["db", "import"])
-        .arg(shared.join("shared/data/osv/go.tar.zst"))
+        .arg(shared_data("osv/go.tar.zst"))
         .env("BULWARK_DATA_DIR", &data)
         .output()
         .unwrap();
@@ -236,7 +222,7 @@ fn main() {
     let world = world_at(&registry.host());
     push(&world.store, &Client::new(&registry.options()).unwrap());
     let dir = tempfile::tempdir().unwrap();
-    registry.push_oci_layout(&fixture(), Some("bookworm"), "scan/debian:12");
+    registry.push_oci_layout(&fixture().join("oci"), Some("bookworm"), "scan/debian:12");
     go_vulndb(dir.path());
     let scanned = format!(
         "---\napiVersion: bulwark.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: scanned\nspec:\n  images: ['{}/scan/**']\n  findings:\n    - {{severity: unknown, fixable: true, max: 0}}\n  config:\n    noSetuidAdded: true\n",

@@ -19,52 +19,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod sbom_fixture;
 mod trust_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use bulwark_image::testutil::{RegistryAuth, TarBuilder, TestRegistry};
 use bulwark_trust::evidence::MemoryStore;
 use bulwark_trust::signature::{KeyKind, SigningKey, media_types};
 use bulwark_trust::{Digest, ImageRef};
+use sbom_fixture::{fixture, shared_data};
 use serde_json::{Value, json};
 use trust_support::write_layout;
 
 const BASE: &str = "registry.example/base/debian:12";
 const APP: &str = "registry.example/team/debian:1";
 const ESCALATING: &str = "registry.example/team/escalating:1";
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn data_file(rel: &str) -> PathBuf {
-    let mut dir = workspace().canonicalize().unwrap();
-    loop {
-        let candidate = dir.join("shared/data");
-        if candidate.join("SOURCES.md").exists() {
-            return candidate.join(rel);
-        }
-        assert!(
-            dir.pop(),
-            "../shared/data/SOURCES.md not found above the workspace"
-        );
-    }
-}
-
-/// The real Debian image (OCI layout, tag `bookworm`) and its rootfs.
-fn fixture() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = workspace().join("crates/bulwark-sbom/tests/fixtures/build-images.sh");
-        let out = workspace().join("target/sbom-fixtures");
-        let status = Command::new(&script).env("OUT", &out).status().unwrap();
-        assert!(status.success(), "{} failed", script.display());
-        out
-    })
-}
 
 fn bulwark(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bulwark"))
@@ -82,7 +53,7 @@ fn go_vulndb() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let lock = std::fs::File::create(dir.join(".lock")).unwrap();
     lock.lock().unwrap();
-    let archive = data_file("osv/go.tar.zst");
+    let archive = shared_data("osv/go.tar.zst");
     assert!(archive.exists(), "{} missing", archive.display());
     let data = dir.join("data");
     if !dir.join(".done").exists() {
