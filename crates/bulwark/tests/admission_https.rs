@@ -42,10 +42,19 @@ fn tls_files(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn start(mode: &str, extra: &[&str]) -> (Server, World) {
+    start_with(mode, extra, "")
+}
+
+/// `start` with more ImagePolicy documents after the world's policy.
+fn start_with(mode: &str, extra: &[&str], more_policies: &str) -> (Server, World) {
     let dir = tempfile::tempdir().unwrap();
     let w = world();
     write_layout(&w.store, &dir.path().join("layout"));
-    std::fs::write(dir.path().join("policy.yaml"), policy(&w.key, mode)).unwrap();
+    std::fs::write(
+        dir.path().join("policy.yaml"),
+        policy(&w.key, mode) + more_policies,
+    )
+    .unwrap();
     let (cert, key) = tls_files(dir.path());
     let addr_file = dir.path().join("addr");
     let p = |x: &Path| x.to_str().unwrap().to_string();
@@ -220,5 +229,28 @@ fn reviews_past_the_deadline_are_denied() {
             .unwrap()
             .contains("deadline"),
         "{v}"
+    );
+}
+
+#[test]
+fn findings_limits_without_a_vulnerability_db_deny_the_review_saying_why() {
+    let findings = "---\napiVersion: bulwark.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: scanned\nspec:\n  images: ['registry.example/team/app*']\n  findings:\n    - {severity: critical, max: 0}\n";
+    let scratch = tempfile::tempdir().unwrap();
+    let missing = scratch.path().join("no-data");
+    let (server, _w) = start_with(
+        "enforce",
+        &["--data-dir", missing.to_str().unwrap()],
+        findings,
+    );
+    let (code, body) = curl(&server, "/validate", Some(&pod_review("f1", SIGNED)));
+    assert_eq!(code, 200);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["response"]["allowed"], false, "{v}");
+    let message = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "scanned: findings/critical: vulnerability scan failed: no vulnerability DB at"
+        ),
+        "{message}"
     );
 }
