@@ -107,28 +107,6 @@ fn config(addr: &str, dir: &std::path::Path, host: &str) -> LinkConfig {
     }
 }
 
-fn alert(i: usize) -> Result<Alert> {
-    Ok(Alert {
-        id: format!("deviation:k8s:shop/web:{i}"),
-        time: time::OffsetDateTime::now_utc(),
-        severity: Severity::High,
-        workload: Some(WorkloadId::new("k8s:shop/web")?),
-        container_id: None,
-        image_digest: None,
-        profile_version: None,
-        mode: Mode::Monitor,
-        reason: AlertReason::Deviation {
-            class: "process".into(),
-            detail: format!("/bin/x{i}"),
-        },
-        decision: Decision::Alert,
-        message: format!("unexpected process {i}"),
-        ancestry: Vec::new(),
-        count: 1,
-        throttled: 0,
-    })
-}
-
 async fn wait_for<F, Fut>(what: &str, within: Duration, mut check: F) -> Result<()>
 where
     F: FnMut() -> Fut,
@@ -170,7 +148,11 @@ async fn node_streams_alerts_up_and_receives_policy_updates_over_mtls() -> Resul
     )?;
     let mut sink = link.sink.context("sink")?;
     for i in 0..5 {
-        sink.send(&alert(i)?)?;
+        sink.send(&support::alert(
+            &format!("deviation:{i}"),
+            Severity::High,
+            "k8s:shop/web",
+        )?)?;
     }
     let store = server.app.store.clone();
     let list = authorize_list::<resources::Alerts>(&admin())?;

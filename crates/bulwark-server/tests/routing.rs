@@ -14,32 +14,10 @@ use bulwark_control::rbac::{
     Binding, Principal, Scope, Subject, SubjectMatcher, Target, authorize, resources, verbs,
 };
 use bulwark_control::wire::{AgentInfo, Report};
-use bulwark_core::{Alert, AlertReason, Decision, Mode, Severity, WorkloadId};
+use bulwark_core::Severity;
 use bulwark_server::dispatch::SinkSpec;
 use serde_json::json;
 use support::TestServer;
-
-fn alert(id: &str, severity: Severity, workload: &str) -> Result<Alert> {
-    Ok(Alert {
-        id: id.into(),
-        time: time::OffsetDateTime::now_utc(),
-        severity,
-        workload: Some(WorkloadId::new(workload)?),
-        container_id: None,
-        image_digest: None,
-        profile_version: None,
-        mode: Mode::Monitor,
-        reason: AlertReason::Deviation {
-            class: "process".into(),
-            detail: "/bin/sh".into(),
-        },
-        decision: Decision::Alert,
-        message: id.to_owned(),
-        ancestry: Vec::new(),
-        count: 1,
-        throttled: 0,
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routed_alerts_reach_file_and_webhook_with_retry_and_silenced_ones_do_not() -> Result<()> {
@@ -109,9 +87,9 @@ async fn routed_alerts_reach_file_and_webhook_with_retry_and_silenced_ones_do_no
         boot: "b1".into(),
         agent: AgentInfo::default(),
         alerts: vec![
-            alert("routed", Severity::High, "k8s:shop/web")?,
-            alert("too-low", Severity::Low, "k8s:shop/web")?,
-            alert("silenced", Severity::Critical, "k8s:shop/quiet")?,
+            support::alert("routed", Severity::High, "k8s:shop/web")?,
+            support::alert("too-low", Severity::Low, "k8s:shop/web")?,
+            support::alert("silenced", Severity::Critical, "k8s:shop/quiet")?,
         ],
         ..Report::default()
     };

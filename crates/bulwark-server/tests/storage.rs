@@ -15,7 +15,7 @@ use bulwark_control::rbac::{
 };
 use bulwark_control::routing::SilenceMatcher;
 use bulwark_control::wire::{AgentInfo, ContainerReport, ProfileDoc, Report, UpdateKind};
-use bulwark_core::{Alert, AlertReason, Decision, Mode, Severity, WorkloadId};
+use bulwark_core::{Mode, Severity, WorkloadId};
 use bulwark_server::app::{App, Settings};
 use bulwark_server::db::DbSpec;
 use bulwark_server::store::{AlertQuery, ModeRequest};
@@ -43,28 +43,6 @@ fn agent() -> Principal {
             scope: Scope::Cluster,
         }],
     }
-}
-
-fn alert(i: usize, workload: &str) -> Result<Alert> {
-    Ok(Alert {
-        id: format!("deviation:{workload}:{i}"),
-        time: time::OffsetDateTime::now_utc(),
-        severity: Severity::High,
-        workload: Some(WorkloadId::new(workload)?),
-        container_id: None,
-        image_digest: None,
-        profile_version: None,
-        mode: Mode::Monitor,
-        reason: AlertReason::Deviation {
-            class: "process".into(),
-            detail: format!("/bin/x{i}"),
-        },
-        decision: Decision::Alert,
-        message: format!("unexpected process {i}"),
-        ancestry: Vec::new(),
-        count: 1,
-        throttled: 0,
-    })
 }
 
 fn profile_yaml(workload: &str) -> Result<String> {
@@ -102,7 +80,15 @@ async fn scenario(spec: DbSpec) -> Result<()> {
             hostname: "n1".into(),
             version: "test".into(),
         },
-        alerts: (0..3).map(|i| alert(i, workload)).collect::<Result<_>>()?,
+        alerts: (0..3)
+            .map(|i| {
+                support::alert(
+                    &format!("deviation:{workload}:{i}"),
+                    Severity::High,
+                    workload,
+                )
+            })
+            .collect::<Result<_>>()?,
         containers: vec![ContainerReport {
             id: "c1".into(),
             workload: workload.into(),
@@ -198,7 +184,7 @@ async fn scenario(spec: DbSpec) -> Result<()> {
         .await?;
     let second = Report {
         seq: 2,
-        alerts: vec![alert(9, workload)?],
+        alerts: vec![support::alert("deviation:9", Severity::High, workload)?],
         containers: vec![],
         profiles: vec![],
         ..report.clone()

@@ -154,3 +154,31 @@ impl TestServer {
 pub fn sqlite(dir: &std::path::Path) -> DbSpec {
     DbSpec::Sqlite(dir.join("control.db"))
 }
+
+/// An alert as an agent would send it: a process deviation of `workload`.
+pub fn alert(
+    id: &str,
+    severity: bulwark_core::Severity,
+    workload: &str,
+) -> Result<bulwark_core::Alert> {
+    use bulwark_core::{Alert, AlertReason, Decision, Mode, WorkloadId};
+    Ok(Alert {
+        id: id.to_owned(),
+        time: time::OffsetDateTime::now_utc(),
+        severity,
+        workload: Some(WorkloadId::new(workload)?),
+        container_id: None,
+        image_digest: None,
+        profile_version: None,
+        mode: Mode::Monitor,
+        reason: AlertReason::Deviation {
+            class: "process".into(),
+            detail: format!("/usr/bin/{id}"),
+        },
+        decision: Decision::Alert,
+        message: format!("unexpected process for {id}"),
+        ancestry: Vec::new(),
+        count: 1,
+        throttled: 0,
+    })
+}
