@@ -12,9 +12,7 @@ use anyhow::{Context, Result, bail};
 use bulwark_alert::Sink;
 use bulwark_control::rbac::{authorize_list, resources};
 use bulwark_control::wire::{AgentInfo, Report};
-use bulwark_core::{
-    Alert, AlertReason, Decision, Mode, Severity, SpiffeId, TrustDomain, WorkloadId,
-};
+use bulwark_core::{Severity, SpiffeId, TrustDomain};
 use bulwark_identity::bundle::BundleSet;
 use bulwark_identity::ca::{CaPolicy, TrustDomainCa};
 use bulwark_identity::x509::LeafRequest;
