@@ -403,3 +403,55 @@ async fn openapi_document_is_served_without_credentials() -> Result<()> {
     assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3."));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_scan_shows_in_images_findings_and_the_compliance_report() -> Result<()> {
+    let s = TestServer::start().await?;
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let scan = json!({
+        "digest": digest,
+        "reference": "registry.example/shop/web:1.2",
+        "packages": 120,
+        "checks": [{"id": "4.1", "title": "Image runs as a non-root user", "status": "fail", "detail": "USER is root"}],
+        "findings": [
+            {"vulnerability": "CVE-2024-0001", "package": "openssl", "version": "3.0.1", "fixed": "3.0.13", "severity": "critical", "summary": "x"},
+            {"vulnerability": "CVE-2024-0002", "package": "zlib", "version": "1.2", "fixed": null, "severity": "low", "summary": "y"}
+        ]
+    });
+    s.ok("POST", "/api/v1/images", &s.admin, Some(scan)).await?;
+    let images = s.ok("GET", "/api/v1/images", &s.admin, None).await?;
+    assert_eq!(images[0]["findings"]["critical"], 1, "{images}");
+    let path = format!("/api/v1/images/{digest}/findings?min_severity=high");
+    let findings = s.ok("GET", &path, &s.admin, None).await?;
+    assert_eq!(findings.as_array().map(Vec::len), Some(1), "{findings}");
+    assert_eq!(findings[0]["vulnerability"], "CVE-2024-0001");
+    let report = s.ok("GET", "/api/v1/compliance", &s.admin, None).await?;
+    assert_eq!(report["images"][0]["checks"][0]["status"], "fail");
+    assert_eq!(report["summary"]["fail"], 1);
+    let html = s
+        .http
+        .get(format!("{}/api/v1/compliance?format=html", s.url))
+        .bearer_auth(&s.admin)
+        .send()
+        .await?;
+    assert!(
+        html.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .starts_with("text/html")
+    );
+    let page = html.text().await?;
+    assert!(page.contains("registry.example/shop/web:1.2") && page.contains("NIST SP 800-190"));
+    // A path-traversal-looking digest is refused, not looked up as a file.
+    let (status, _) = s
+        .call(
+            "POST",
+            "/api/v1/images",
+            Some(&s.admin),
+            Some(json!({"digest": "../../etc/passwd", "reference": "r", "packages": 0})),
+        )
+        .await?;
+    assert_eq!(status, 400);
+    Ok(())
+}
