@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::matcher::{AdvisorySource, Candidate, Component, MatchReport, match_components};
+use crate::matcher::{
+    AdvisorySource, Candidate, Component, Finding, MatchReport, match_components,
+};
 use crate::store::{FindingEvent, Store, StoreError, StoredInventory};
 
 /// (ecosystem, normalised package name).
@@ -51,6 +53,15 @@ impl AdvisorySource for StoreAdvisories<'_> {
     }
 }
 
+/// Matches `components` against the store in one read transaction.
+pub fn match_in_store(
+    store: &Store,
+    source: &StoreAdvisories<'_>,
+    components: &[Component],
+) -> Result<MatchReport, StoreError> {
+    store.read(|| match_components(components, source))
+}
+
 /// Result of scanning one inventory.
 #[derive(Debug, Serialize)]
 pub struct ScanOutcome {
@@ -75,7 +86,7 @@ pub fn scan_inventory_with(
     now: &str,
 ) -> Result<ScanOutcome, StoreError> {
     store.put_inventory(inv)?;
-    let report = match_components(&inv.components, source)?;
+    let report = match_in_store(store, source, &inv.components)?;
     let events = store.transaction(|| {
         store.record_findings(&inv.digest, &inv.reference, &report.findings, now)
     })?;
@@ -125,26 +136,11 @@ pub fn rematch(
                 .collect();
             summary.components += touched.len();
             let report = match_components(&touched, &source)?;
-            let scope: BTreeSet<(&str, &str, &str)> = touched
-                .iter()
-                .map(|c| {
-                    (
-                        c.ecosystem.as_str(),
-                        c.package.as_str(),
-                        c.installed_version.as_str(),
-                    )
-                })
-                .collect();
+            let scope: BTreeSet<String> = touched.iter().map(Finding::component_id).collect();
             summary.events.extend(store.record_findings_in(
                 &inv.digest,
                 &inv.reference,
-                &|f| {
-                    scope.contains(&(
-                        f.ecosystem.as_str(),
-                        f.package.as_str(),
-                        f.installed_version.as_str(),
-                    ))
-                },
+                Some(&scope),
                 &report.findings,
                 now,
             )?);

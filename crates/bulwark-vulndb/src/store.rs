@@ -95,7 +95,8 @@ impl Store {
     fn pragma(&self) -> Result<(), StoreError> {
         self.conn
             .execute_batch(
-                "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+                "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;
+                 PRAGMA cache_size=-65536;",
             )
             .map_err(|e| self.err(e))
     }
@@ -152,6 +153,20 @@ impl Store {
                 detail: result,
             })
         }
+    }
+
+    /// Runs `f` in one read transaction: one shared lock and one check of
+    /// the file for changes, instead of one per statement.
+    pub fn read<T, E: From<StoreError>>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        self.conn
+            .execute_batch("BEGIN DEFERRED")
+            .map_err(|e| E::from(self.err(e)))?;
+        let out = f();
+        // A read transaction has nothing to keep: end it either way.
+        let end = self.conn.execute_batch("COMMIT").map_err(|e| self.err(e));
+        let v = out?;
+        end.map_err(E::from)?;
+        Ok(v)
     }
 
     /// Runs `f` in one transaction: all of it lands, or none.

@@ -99,10 +99,7 @@ impl Finding {
             _ => None,
         };
         Finding {
-            id: format!(
-                "{}/{}/{}@{}",
-                candidate.vuln_id, c.ecosystem, c.package, c.installed_version
-            ),
+            id: format!("{}/{}", candidate.vuln_id, Finding::component_id(c)),
             vuln_id: candidate.vuln_id.clone(),
             aliases: candidate.aliases.clone(),
             summary: candidate.summary.clone(),
@@ -120,6 +117,12 @@ impl Finding {
             evidence,
             url: candidate.url.clone(),
         }
+    }
+
+    /// The installed package a finding is about, as its id ends:
+    /// `ecosystem/package@installed_version`.
+    pub fn component_id(c: &Component) -> String {
+        format!("{}/{}@{}", c.ecosystem, c.package, c.installed_version)
     }
 
     pub(crate) fn sort_key(&self) -> (std::cmp::Reverse<Severity>, &str, &str, &str) {

@@ -159,12 +159,67 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (digest, first_seen, resolved_at, json) = row.map_err(|e| self.err(e))?;
-            out.push(StoredFinding {
-                digest,
-                first_seen,
-                resolved_at,
-                finding: serde_json::from_str(&json).map_err(|e| self.data_err(e))?,
-            });
+            out.push(self.stored_finding(digest, first_seen, resolved_at, &json)?);
+        }
+        Ok(out)
+    }
+
+    fn stored_finding(
+        &self,
+        digest: String,
+        first_seen: String,
+        resolved_at: Option<String>,
+        json: &str,
+    ) -> Result<StoredFinding, StoreError> {
+        Ok(StoredFinding {
+            digest,
+            first_seen,
+            resolved_at,
+            finding: serde_json::from_str(json).map_err(|e| self.data_err(e))?,
+        })
+    }
+
+    /// Open findings of an image's components in `scope` (component ids,
+    /// [`Finding::component_id`]): which ones from the covering index, then
+    /// only those rows read and parsed.
+    fn open_findings_of(
+        &self,
+        digest: &str,
+        scope: &BTreeSet<String>,
+    ) -> Result<Vec<StoredFinding>, StoreError> {
+        let mut ids = self
+            .conn()
+            .prepare_cached(
+                "SELECT finding_id, vuln_id FROM findings INDEXED BY findings_open
+                 WHERE digest = ?1 AND resolved_at IS NULL",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = ids.query(params![digest]).map_err(|e| self.err(e))?;
+        let mut wanted = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let (id, vuln): (String, String) = (
+                r.get(0).map_err(|e| self.err(e))?,
+                r.get(1).map_err(|e| self.err(e))?,
+            );
+            let component = id
+                .strip_prefix(vuln.as_str())
+                .and_then(|rest| rest.strip_prefix('/'));
+            if component.is_some_and(|c| scope.contains(c)) {
+                wanted.push(id);
+            }
+        }
+        let mut one = self
+            .conn()
+            .prepare_cached(
+                "SELECT first_seen, finding FROM findings WHERE digest = ?1 AND finding_id = ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(wanted.len());
+        for id in wanted {
+            let (first_seen, json): (String, String) = one
+                .query_row(params![digest, id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| self.err(e))?;
+            out.push(self.stored_finding(digest.to_string(), first_seen, None, &json)?);
         }
         Ok(out)
     }
@@ -189,23 +244,27 @@ impl Store {
         current: &[Finding],
         now: &str,
     ) -> Result<Vec<FindingEvent>, StoreError> {
-        self.record_findings_in(digest, image, &|_| true, current, now)
+        self.record_findings_in(digest, image, None, current, now)
     }
 
     /// [`Store::record_findings`] for part of an image: `current` is the
-    /// full set of findings within `scope`; open findings outside it stand.
+    /// full set of findings of the components in `scope` (component ids,
+    /// [`Finding::component_id`]); open findings of other components stand
+    /// and are not even read.
     pub fn record_findings_in(
         &self,
         digest: &str,
         image: &str,
-        scope: &dyn Fn(&Finding) -> bool,
+        scope: Option<&BTreeSet<String>>,
         current: &[Finding],
         now: &str,
     ) -> Result<Vec<FindingEvent>, StoreError> {
-        let open: BTreeMap<String, StoredFinding> = self
-            .open_findings(digest)?
+        let open = match scope {
+            Some(scope) => self.open_findings_of(digest, scope)?,
+            None => self.open_findings(digest)?,
+        };
+        let open: BTreeMap<String, StoredFinding> = open
             .into_iter()
-            .filter(|f| scope(&f.finding))
             .map(|f| (f.finding.id.clone(), f))
             .collect();
         let mut events = Vec::new();

@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS findings (
     PRIMARY KEY (digest, finding_id)
 );
 CREATE INDEX IF NOT EXISTS findings_by_vuln ON findings(vuln_id);
+CREATE INDEX IF NOT EXISTS findings_open ON findings(digest, finding_id, vuln_id)
+    WHERE resolved_at IS NULL;
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
@@ -91,7 +93,7 @@ pub(crate) fn ensure(store: &Store, create: bool) -> Result<(), StoreError> {
         return Ok(());
     }
     match store.meta("schema_version")? {
-        Some(v) if v == SCHEMA_VERSION => Ok(()),
+        Some(v) if v == SCHEMA_VERSION => ensure_open_findings_index(store),
         Some(v) if v == "1" => migrate_v1(store),
         other => Err(StoreError::Foreign {
             path: store.path().display().to_string(),
@@ -134,5 +136,29 @@ fn migrate_v1(store: &Store) -> Result<(), StoreError> {
             store.put_candidates(&vuln)?;
         }
         store.set_meta("schema_version", SCHEMA_VERSION)
-    })
+    })?;
+    ensure_open_findings_index(store)
+}
+
+/// The covering index of open findings (added within version 2): the
+/// re-match reads which findings an image has open without reading them.
+fn ensure_open_findings_index(store: &Store) -> Result<(), StoreError> {
+    let present: i64 = store
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'findings_open'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| store.err(e))?;
+    if present > 0 {
+        return Ok(());
+    }
+    store
+        .conn()
+        .execute_batch(
+            "CREATE INDEX IF NOT EXISTS findings_open ON findings(digest, finding_id, vuln_id)
+             WHERE resolved_at IS NULL;",
+        )
+        .map_err(|e| store.err(e))
 }
