@@ -4,6 +4,8 @@
 # with the Monitor phase stretched to SECONDS (default 1800). Prints the
 # report: false positives per hour of benign activity, detection rate, time
 # from action to alert. Needs root, runc, busybox-static, gcc (static libc).
+# Runs under the nextest profile `soak` (.config/nextest.toml): the default
+# profile kills a test after 600 s.
 #
 #   bench/nanoseg-soak.sh [SECONDS]
 set -euo pipefail
@@ -12,7 +14,7 @@ seconds="${1:-1800}"
 export NANOSEG_MONITOR_SECONDS="$seconds"
 report=target/tmp/nanoseg-scenarios/web.json
 rm -f "$report"
-cargo nextest run -p bulwark -E 'test(web_workload_learned_quiet_in_monitor_and_every_attack_detected)' \
+cargo nextest run -p bulwark --profile soak -E 'test(web_workload_learned_quiet_in_monitor_and_every_attack_detected)' \
   --no-capture 2>&1 | grep -E '^  |^scenario' || true
 [ -f "$report" ] || { echo "no report written: the scenario did not finish" >&2; exit 1; }
 python3 - "$report" <<'PY'
