@@ -25,6 +25,7 @@ mod scan;
 mod server;
 mod server_link;
 mod trust;
+mod up;
 mod verify;
 mod version;
 
@@ -72,6 +73,9 @@ pub enum Command {
     Proxy(proxy::Args),
     /// The control plane: HTTP API (RBAC, audit), agent link over mTLS, alert routing, compliance.
     Server(server::Args),
+    /// The whole platform on this machine: server + dashboard, identity,
+    /// enforcement and the agent, supervised (first start creates what is missing).
+    Up(up::Args),
 }
 
 /// The data directory: `--data-dir`, else `$BULWARK_DATA_DIR`, else
@@ -126,5 +130,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Agent(args) => agent::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Server(args) => server::run(args),
+        Command::Up(args) => up::run(args),
     }
 }

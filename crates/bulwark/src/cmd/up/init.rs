@@ -1,0 +1,79 @@
+//! First-start set-up: the trust-domain CA (once) and fresh SVIDs for the
+//! server and this node (at every start), made by `bulwark identity`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::Context;
+
+/// Where the server's and the node's SVID files are.
+pub struct Ids {
+    pub server: PathBuf,
+    pub node: PathBuf,
+    pub server_id: String,
+}
+
+/// Lifetime of the SVIDs issued at start (`bulwark up` restarted within
+/// this time keeps a working agent link).
+const SVID_TTL: &str = "24h";
+
+pub fn prepare(data: &crate::cmd::DataDir, trust_domain: &str) -> anyhow::Result<Ids> {
+    let ca = data.identity_ca();
+    let has_ca = std::fs::read_dir(&ca).is_ok_and(|mut d| d.next().is_some());
+    if !has_ca {
+        identity(
+            data,
+            &["ca", "init", "--trust-domain", trust_domain],
+            "creating the trust-domain CA",
+        )?;
+        println!("bulwark up: created the CA of trust domain {trust_domain} in {}", ca.display());
+    }
+    let alerts = data.path.join("alerts");
+    std::fs::create_dir_all(&alerts).with_context(|| format!("creating {}", alerts.display()))?;
+    let dir = data.path.join("ids");
+    let server_id = format!("spiffe://{trust_domain}/bulwark/server");
+    let node_id = format!("spiffe://{trust_domain}/bulwark/node/{}", node_name());
+    let ids = Ids {
+        server: dir.join("server"),
+        node: dir.join("node"),
+        server_id,
+    };
+    for (id, out) in [(&ids.server_id, &ids.server), (&node_id, &ids.node)] {
+        let out_str = out
+            .to_str()
+            .with_context(|| format!("--data-dir {}: not UTF-8", data.path.display()))?;
+        identity(
+            data,
+            &["issue", "--spiffe-id", id, "--ttl", SVID_TTL, "--out", out_str],
+            &format!("issuing the SVID {id}"),
+        )?;
+    }
+    Ok(ids)
+}
+
+/// This machine's host name as a SPIFFE path segment.
+fn node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name: String = host
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' })
+        .collect();
+    if name.is_empty() { "node".into() } else { name }
+}
+
+fn identity(data: &crate::cmd::DataDir, args: &[&str], what: &str) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("locating the bulwark binary")?;
+    let out = Command::new(exe)
+        .arg("identity")
+        .arg("--data-dir")
+        .arg(&data.path)
+        .args(args)
+        .output()
+        .with_context(|| format!("{what}: cannot run bulwark identity"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        anyhow::bail!("{what}: {}", err.trim());
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! `bulwark up` end to end, with real processes (needs root: eBPF, runc):
+//! the platform starts on a fresh data directory with loopback ports, a
+//! real runc container runs a program from /tmp (the built-in
+//! `exec-from-tmp` rule), the alert is read back through the server's API
+//! with the admin token `up` created, and SIGTERM stops every part.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use bulwark_testkit::Container;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bulwark");
+
+/// `bulwark up` in its own process group; the group is killed on drop so a
+/// failing test leaves no part behind.
+struct Up {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Up {
+    fn start(dir: &Path) -> Result<Up> {
+        use std::os::unix::process::CommandExt as _;
+        let tag = format!("up-test-{}", std::process::id());
+        let mut child = Command::new(BIN)
+            .arg("up")
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["--listen", "127.0.0.1:0", "--mtls-listen", "127.0.0.1:0"])
+            .args(["--agent-metrics", "127.0.0.1:0"])
+            .args(["--trust-domain", "up.test", "--report-secs", "1"])
+            .arg("--workload-socket")
+            .arg(dir.join("workload.sock"))
+            .arg("--enforce-socket")
+            .arg(dir.join("enforce.sock"))
+            .args(["--enforce-name", &tag])
+            .process_group(0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting bulwark up")?;
+        let stdout = child.stdout.take().context("up's stdout")?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                println!("{line}");
+                let _ = tx.send(line);
+            }
+        });
+        Ok(Up { child, lines })
+    }
+
+    /// The dashboard address and the admin token file, from what `up` prints.
+    fn login(&self) -> Result<(String, PathBuf)> {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let (mut addr, mut token) = (None, None);
+        while addr.is_none() || token.is_none() {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(wait)
+                .context("bulwark up did not print where to log in")?;
+            if let Some(rest) = line.strip_prefix("bulwark up: dashboard: http://") {
+                addr = rest.split('/').next().map(str::to_owned);
+            } else if let Some((_, rest)) = line.split_once("$(cat ") {
+                token = rest.split(')').next().map(PathBuf::from);
+            }
+        }
+        Ok((addr.context("address")?, token.context("token")?))
+    }
+}
+
+/// A GET with a bearer token (HTTP/1.1, connection closed by the server).
+fn get(addr: &str, path: &str, token: &str) -> Result<Value> {
+    let mut tcp = TcpStream::connect(addr)?;
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw)?;
+    let text = String::from_utf8(raw)?;
+    let (head, body) = text.split_once("\r\n\r\n").context("no HTTP header end")?;
+    ensure!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)?
+    } else {
+        body.to_owned()
+    };
+    Ok(serde_json::from_str(&body)?)
+}
+
+fn dechunk(mut rest: &str) -> Result<String> {
+    let mut out = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n").context("bad chunk")?;
+        let n = usize::from_str_radix(size.trim(), 16)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.push_str(after.get(..n).context("short chunk")?);
+        rest = after.get(n + 2..).context("short chunk")?;
+    }
+}
+
+/// Pids of `pid`'s children, with their command lines.
+fn children(pid: u32) -> Result<Vec<(u32, String)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Ok(child) = entry?.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            let cmd = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+            out.push((child, String::from_utf8_lossy(&cmd).replace('\0', " ")));
+        }
+    }
+    Ok(out)
+}
+
+#[test]
+fn up_starts_the_platform_reports_a_container_alert_and_stops_on_sigterm() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let mut up = Up::start(tmp.path())?;
+    let (addr, token_file) = up.login()?;
+    let token = std::fs::read_to_string(&token_file)?.trim().to_owned();
+
+    let parts = children(up.child.id())?;
+    for name in ["server", "identity", "enforce", "agent"] {
+        ensure!(
+            parts
+                .iter()
+                .any(|(_, cmd)| cmd.split(' ').nth(1) == Some(name)),
+            "no {name} among up's children: {parts:?}"
+        );
+    }
+
+    let container = Container::builder(&format!("up-e2e-{}", std::process::id()))
+        .args(["sleep", "600"])
+        .image("up.test/app:1", None)
+        .writable_rootfs()
+        .start()?;
+    container.exec(["sh", "-c", "cp /bin/busybox /tmp/tool && /tmp/tool true"])?;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let alerts = get(&addr, "/api/v1/alerts", &token)?;
+        let seen = alerts.as_array().is_some_and(|all| {
+            all.iter().any(|a| {
+                a["alert"]["reason"]["rule"]["id"] == "exec-from-tmp"
+                    && a["alert"]["container_id"] == container.id()
+            })
+        });
+        if seen {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no exec-from-tmp alert of {} through the API: {alerts}",
+            container.id()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(container);
+
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(up.child.id())?);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = up.child.try_wait()? {
+            break s;
+        }
+        if Instant::now() > deadline {
+            bail!("bulwark up did not stop within 120 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    ensure!(status.success(), "bulwark up: {status}");
+    for (child, cmd) in parts {
+        ensure!(
+            !Path::new(&format!("/proc/{child}")).exists(),
+            "{cmd} (pid {child}) still runs after up stopped"
+        );
+    }
+    Ok(())
+}
