@@ -17,20 +17,23 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bulwark");
 
-/// `bulwark up` in its own process group; the group is killed on drop so a
-/// failing test leaves no part behind.
+/// `bulwark up`; it and the parts seen are killed on drop, so a failing
+/// test leaves nothing behind.
 struct Up {
     child: Child,
     lines: mpsc::Receiver<String>,
+    parts: Vec<u32>,
 }
 
 impl Drop for Up {
     fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+        for pid in std::iter::once(self.child.id()).chain(self.parts.iter().copied()) {
+            if let Ok(pid) = i32::try_from(pid) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
         }
         let _ = self.child.wait();
     }
@@ -38,7 +41,6 @@ impl Drop for Up {
 
 impl Up {
     fn start(dir: &Path) -> Result<Up> {
-        use std::os::unix::process::CommandExt as _;
         let tag = format!("up-test-{}", std::process::id());
         let mut child = Command::new(BIN)
             .arg("up")
@@ -52,7 +54,6 @@ impl Up {
             .arg("--enforce-socket")
             .arg(dir.join("enforce.sock"))
             .args(["--enforce-name", &tag])
-            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -65,7 +66,11 @@ impl Up {
                 let _ = tx.send(line);
             }
         });
-        Ok(Up { child, lines })
+        Ok(Up {
+            child,
+            lines,
+            parts: Vec::new(),
+        })
     }
 
     /// The dashboard address and the admin token file, from what `up` prints.
@@ -100,7 +105,10 @@ fn get(addr: &str, path: &str, token: &str) -> Result<Value> {
     let text = String::from_utf8(raw)?;
     let (head, body) = text.split_once("\r\n\r\n").context("no HTTP header end")?;
     ensure!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)?
     } else {
         body.to_owned()
@@ -151,6 +159,7 @@ fn up_starts_the_platform_reports_a_container_alert_and_stops_on_sigterm() -> Re
     let token = std::fs::read_to_string(&token_file)?.trim().to_owned();
 
     let parts = children(up.child.id())?;
+    up.parts = parts.iter().map(|(pid, _)| *pid).collect();
     for name in ["server", "identity", "enforce", "agent"] {
         ensure!(
             parts

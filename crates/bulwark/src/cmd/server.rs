@@ -167,6 +167,6 @@ async fn serve(
             Some(Err(e)) => Err(anyhow::anyhow!("a server task failed: {e}")),
             _ => Ok(ExitCode::SUCCESS),
         },
-        _ = tokio::signal::ctrl_c() => Ok(ExitCode::SUCCESS),
+        () = super::proxy::shutdown_signal() => Ok(ExitCode::SUCCESS),
     }
 }

@@ -26,7 +26,10 @@ pub fn prepare(data: &crate::cmd::DataDir, trust_domain: &str) -> anyhow::Result
             &["ca", "init", "--trust-domain", trust_domain],
             "creating the trust-domain CA",
         )?;
-        println!("bulwark up: created the CA of trust domain {trust_domain} in {}", ca.display());
+        println!(
+            "bulwark up: created the CA of trust domain {trust_domain} in {}",
+            ca.display()
+        );
     }
     let alerts = data.path.join("alerts");
     std::fs::create_dir_all(&alerts).with_context(|| format!("creating {}", alerts.display()))?;
@@ -44,7 +47,15 @@ pub fn prepare(data: &crate::cmd::DataDir, trust_domain: &str) -> anyhow::Result
             .with_context(|| format!("--data-dir {}: not UTF-8", data.path.display()))?;
         identity(
             data,
-            &["issue", "--spiffe-id", id, "--ttl", SVID_TTL, "--out", out_str],
+            &[
+                "issue",
+                "--spiffe-id",
+                id,
+                "--ttl",
+                SVID_TTL,
+                "--out",
+                out_str,
+            ],
             &format!("issuing the SVID {id}"),
         )?;
     }
@@ -57,7 +68,13 @@ fn node_name() -> String {
     let name: String = host
         .trim()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     if name.is_empty() { "node".into() } else { name }
 }

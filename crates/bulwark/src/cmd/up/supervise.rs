@@ -5,13 +5,14 @@
 
 use std::ffi::OsString;
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, ExitCode, ExitStatus};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use nix::sys::signal::{self, SigSet, Signal};
+use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
 /// How long a stopping part may take before it is killed.
@@ -33,8 +34,11 @@ impl ChildSpec {
 
     fn spawn(&self) -> anyhow::Result<Child> {
         let exe = std::env::current_exe().context("locating the bulwark binary")?;
+        // Its own process group: a Ctrl-C reaches only the supervisor,
+        // which stops the parts in order (the agent's last report first).
         Command::new(exe)
             .args(&self.argv)
+            .process_group(0)
             .spawn()
             .with_context(|| format!("starting the {}", self.name))
     }
@@ -52,21 +56,33 @@ pub struct Supervisor {
     parts: Vec<Running>,
 }
 
-/// SIGINT and SIGTERM set the returned flag (blocked here, waited for in a
-/// thread; children start with an empty signal mask).
+/// SIGINT and SIGTERM set the returned flag. Handlers, not a blocked
+/// mask: children inherit the signal mask across exec, and must not start
+/// with SIGTERM blocked.
 pub fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    use tokio::signal::unix::{SignalKind, signal};
     let stop = Arc::new(AtomicBool::new(false));
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGINT);
-    set.add(Signal::SIGTERM);
-    set.thread_block().context("blocking SIGINT/SIGTERM")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .context("starting the signal runtime")?;
+    let (mut int, mut term) = {
+        let _guard = rt.enter();
+        let int = signal(SignalKind::interrupt()).context("handling SIGINT")?;
+        let term = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+        (int, term)
+    };
     let flag = Arc::clone(&stop);
     std::thread::Builder::new()
         .name("bulwark-up-signals".into())
         .spawn(move || {
-            if set.wait().is_ok() {
-                flag.store(true, Ordering::Relaxed);
-            }
+            rt.block_on(async {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            });
+            flag.store(true, Ordering::Relaxed);
         })
         .context("starting the signal thread")?;
     Ok(stop)
@@ -152,9 +168,6 @@ impl Supervisor {
                 Ok(None) => continue,
                 Err(e) => anyhow::bail!("waiting for the {}: {e}", part.spec.name),
             };
-            // A Ctrl-C reaches the whole process group: a part that exited
-            // on it is not restarted.
-            std::thread::sleep(POLL);
             if self.stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
