@@ -201,29 +201,6 @@ fn crates_io_matching_agrees_with_cargo_audit_or_the_difference_is_explained() {
         theirs.len(),
         differences.len()
     );
-    let listed_text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crosscheck/cargo-audit-differences.md"),
-    )
-    .unwrap();
-    let listed: BTreeSet<String> = listed_text
-        .lines()
-        .filter_map(|l| l.strip_prefix("- `"))
-        .filter_map(|l| l.split('`').next())
-        .map(str::to_string)
-        .collect();
-    let unexplained: Vec<&String> = differences.difference(&listed).collect();
-    let gone: Vec<&String> = listed.difference(&differences).collect();
-    assert!(
-        unexplained.is_empty() && gone.is_empty(),
-        "unexplained differences:\n{}\nlisted but gone:\n{}",
-        unexplained
-            .iter()
-            .map(|s| format!("- `{s}`"))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        gone.iter()
-            .map(|s| format!("- `{s}`"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    let listed = support::listed_differences("cargo-audit-differences.md", |_| true);
+    support::assert_differences_are_listed(&differences, &listed);
 }

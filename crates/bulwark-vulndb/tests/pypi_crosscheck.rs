@@ -111,40 +111,15 @@ fn pypi_matching_agrees_with_packaging_or_the_difference_is_explained() {
             ));
         }
     }
-    let listed_text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/crosscheck/pypi-differences.md"),
-    )
-    .unwrap();
-    let listed: BTreeSet<String> = listed_text
-        .lines()
-        .filter_map(|l| l.strip_prefix("- `"))
-        .filter_map(|l| l.split('`').next())
-        .filter(|l| {
-            l.split(' ')
-                .next()
-                .is_some_and(|id| checked_ids.contains(id))
-        })
-        .map(str::to_string)
-        .collect();
+    let listed = support::listed_differences("pypi-differences.md", |l| {
+        l.split(' ')
+            .next()
+            .is_some_and(|id| checked_ids.contains(id))
+    });
     println!(
         "{} queries, {} differences",
         queries.len(),
         differences.len()
     );
-    let unexplained: Vec<&String> = differences.difference(&listed).collect();
-    let gone: Vec<&String> = listed.difference(&differences).collect();
-    assert!(
-        unexplained.is_empty() && gone.is_empty(),
-        "unexplained differences:\n{}\nlisted but gone:\n{}",
-        unexplained
-            .iter()
-            .map(|s| format!("- `{s}`"))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        gone.iter()
-            .map(|s| format!("- `{s}`"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    support::assert_differences_are_listed(&differences, &listed);
 }
