@@ -19,12 +19,14 @@ use crate::canary::{self, CanaryFs, CanaryReport, CanarySink, Probe, Routing};
 use crate::container::{ContainerError, Registration, View};
 use crate::denial::{Class, DenialSink};
 use crate::fanotify::Group;
+use crate::fileless::{self, FilelessError, FilelessKernel, W_KILL, Watch};
 use crate::guard::Guard;
 use crate::hardening::memfd;
 use crate::holder::{HolderClient, HolderError};
 use crate::net::resolve::{IdentityLookup, NameLookup, PeerCache, global_ipv6, local_ipv4};
-use crate::net::{Attachment, EventReader, NetError, NetKernel, Owner, Owners, RuleEntry};
+use crate::net::{Attachment, NetError, NetKernel, Owner, Owners, RuleEntry};
 use crate::policy::{EnforcePolicy, Verdict};
+use crate::ring::RingReader;
 use crate::store::{PolicySource, StoreError, Subject};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,8 @@ pub enum EnforceError {
     NoCgroup { container: ContainerId },
     #[error("{0}")]
     Memfd(#[from] memfd::MemfdError),
+    #[error("fileless-exec reporting: {0}")]
+    Fileless(#[from] FilelessError),
     #[error("container {0} is already registered")]
     Duplicate(ContainerId),
     #[error("fanotify group holder: {0}")]
@@ -143,6 +147,8 @@ struct Protected {
     start_time: u64,
     guard: Option<Guard>,
     net: Option<Attachment>,
+    /// The cgroup v2 id watched for memfd exec.
+    memfd_cgroup: Option<u64>,
     entries: BTreeSet<RuleEntry>,
     peers: PeerCache,
     next_resolve: Instant,
@@ -154,6 +160,8 @@ struct Protected {
 struct Registry {
     containers: Mutex<HashMap<ContainerId, Protected>>,
     owners: RwLock<HashMap<u32, Owner>>,
+    /// Policy id -> owner, with the process class's mode (fileless exec).
+    memfd_owners: RwLock<HashMap<u32, Owner>>,
     /// Workload -> init pids, for identity peers.
     pids: RwLock<HashMap<WorkloadId, Vec<u32>>>,
 }
@@ -161,6 +169,15 @@ struct Registry {
 impl Owners for Registry {
     fn owner(&self, policy: u32) -> Option<Owner> {
         self.owners.read().ok()?.get(&policy).cloned()
+    }
+}
+
+/// The owners of fileless-exec records.
+struct MemfdOwners(Arc<Registry>);
+
+impl Owners for MemfdOwners {
+    fn owner(&self, policy: u32) -> Option<Owner> {
+        self.0.memfd_owners.read().ok()?.get(&policy).cloned()
     }
 }
 
@@ -201,7 +218,9 @@ pub struct Enforcer {
     last_canary: Mutex<Instant>,
     /// Groups the holder handed back, waiting for `recover`.
     adopted: Mutex<HashMap<ContainerId, Group>>,
-    _events: EventReader,
+    fileless: Mutex<FilelessKernel>,
+    _events: RingReader,
+    _memfd_events: RingReader,
 }
 
 impl std::fmt::Debug for Enforcer {
@@ -234,8 +253,23 @@ impl Enforcer {
         let net = NetKernel::open(&config.bpffs, &config.instance)?;
         let used = net.policy_ids().into_iter().max().unwrap_or(0);
         let registry = Arc::new(Registry::default());
-        let events = EventReader::start(net.events()?, registry.clone(), sink.clone())
-            .map_err(EnforceError::Thread)?;
+        let events = RingReader::start(
+            "net-events",
+            net.events()?,
+            crate::net::events::handler(registry.clone(), sink.clone()),
+        )
+        .map_err(EnforceError::Thread)?;
+        let (fileless, outputs) = FilelessKernel::load()?;
+        let memfd_events = RingReader::start(
+            "memfd-events",
+            outputs.ring,
+            fileless::handler(
+                outputs.lost,
+                Arc::new(MemfdOwners(registry.clone())),
+                sink.clone(),
+            ),
+        )
+        .map_err(EnforceError::Thread)?;
         let (holder, adopted) = match &config.holder {
             Some(path) => {
                 let client = HolderClient::connect(path)?;
@@ -263,7 +297,9 @@ impl Enforcer {
             registry,
             net: Mutex::new(net),
             next_id: AtomicU32::new(used + 1),
+            fileless: Mutex::new(fileless),
             _events: events,
+            _memfd_events: memfd_events,
         })
     }
 
@@ -411,6 +447,7 @@ impl Enforcer {
             start_time: view.start_time,
             guard: None,
             net: None,
+            memfd_cgroup: None,
             entries: BTreeSet::new(),
             peers: PeerCache::default(),
             next_resolve: Instant::now()
@@ -446,9 +483,7 @@ impl Enforcer {
             self.arm_fanotify(protected, view, protection)?;
         }
         if protected.policy.hardening.memfd_exec == Verdict::Deny {
-            memfd::deny_memfd_exec(protected.reg.pid)?;
-            protection.memfd_exec =
-                "denied (vm.memfd_noexec=2 in the container's pid namespace)".into();
+            self.arm_memfd(protected, cgroup.as_deref(), protection)?;
         }
         if protected.policy.watches(Class::Network) {
             let cgroup = cgroup.ok_or_else(|| EnforceError::NoCgroup {
@@ -456,6 +491,61 @@ impl Enforcer {
             })?;
             self.arm_net(protected, &cgroup, protection, recovered)?;
         }
+        Ok(())
+    }
+
+    /// `vm.memfd_noexec = 2` in the container's pid namespace, and its
+    /// cgroup watched so that every attempt is reported. Where the sysctl
+    /// cannot be set, the watch kills a memfd exec before it runs instead.
+    fn arm_memfd(
+        &self,
+        p: &mut Protected,
+        cgroup: Option<&std::path::Path>,
+        protection: &mut Protection,
+    ) -> Result<(), EnforceError> {
+        let sysctl = memfd::deny_memfd_exec(p.reg.pid);
+        let cgroup_id = match cgroup {
+            Some(dir) => Some(fileless::cgroup_id(dir).map_err(|source| EnforceError::Io {
+                what: "reading the cgroup id of",
+                path: dir.to_owned(),
+                source,
+            })?),
+            None => None,
+        };
+        let Some(id) = cgroup_id else {
+            sysctl?;
+            protection.memfd_exec =
+                "denied (vm.memfd_noexec=2 in the container's pid namespace)".into();
+            protection.notes.push(
+                "memfd exec attempts are refused but not reported: no cgroup v2 directory".into(),
+            );
+            return Ok(());
+        };
+        let flags = match sysctl {
+            Ok(()) => {
+                protection.memfd_exec = "denied (vm.memfd_noexec=2 in the container's pid \
+                                         namespace; attempts reported)"
+                    .into();
+                0
+            }
+            Err(e) => {
+                protection.memfd_exec =
+                    format!("denied (SIGKILL before a memfd's first instruction: {e})");
+                W_KILL
+            }
+        };
+        let watch = Watch {
+            policy: p.policy_id,
+            flags,
+        };
+        if let Ok(mut owners) = self.registry.memfd_owners.write() {
+            owners.insert(p.policy_id, owner_of(p, Class::Process));
+        }
+        self.fileless
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .watch(id, watch)?;
+        p.memfd_cgroup = Some(id);
         Ok(())
     }
 
@@ -546,15 +636,7 @@ impl Enforcer {
 
     fn owners_insert(&self, p: &Protected) {
         if let Ok(mut owners) = self.registry.owners.write() {
-            owners.insert(
-                p.policy_id,
-                Owner {
-                    container: p.reg.id.clone(),
-                    workload: p.policy.workload.clone(),
-                    mode: p.policy.mode_of(Class::Network),
-                    profile_version: p.policy.profile_version,
-                },
-            );
+            owners.insert(p.policy_id, owner_of(p, Class::Network));
         }
         if let Ok(mut pids) = self.registry.pids.write() {
             pids.entry(p.policy.workload.clone())
@@ -589,6 +671,15 @@ impl Enforcer {
             tracing::warn!(container = %p.reg.id, "releasing the held group: {e}");
         }
         drop(p.guard.take());
+        if let Some(id) = p.memfd_cgroup.take() {
+            self.fileless
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwatch(id);
+        }
+        if let Ok(mut owners) = self.registry.memfd_owners.write() {
+            owners.remove(&p.policy_id);
+        }
         let _ = std::fs::remove_file(self.state_file(&p.reg.id));
         if let Some(link) = p.net.take() {
             link.detach()?;
@@ -852,6 +943,15 @@ impl Enforcer {
                 tracing::warn!(container = %id, "tearing down: {e}");
             }
         }
+    }
+}
+
+fn owner_of(p: &Protected, class: Class) -> Owner {
+    Owner {
+        container: p.reg.id.clone(),
+        workload: p.policy.workload.clone(),
+        mode: p.policy.mode_of(class),
+        profile_version: p.policy.profile_version,
     }
 }
 

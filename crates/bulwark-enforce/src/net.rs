@@ -10,6 +10,6 @@ pub mod resolve;
 pub mod wire;
 
 pub use compile::{PeerAddresses, RuleEntry, compile, flags};
-pub use events::{EventReader, Owner, Owners};
+pub use events::{Owner, Owners};
 pub use kernel::{Attachment, NetError, NetKernel, ensure_bpffs};
 pub use wire::{Counters, NetEvent};

@@ -130,6 +130,12 @@ impl ContainerBuilder {
         self
     }
 
+    /// Share the host's pid namespace (as `docker run --pid=host`).
+    pub fn host_pid_namespace(mut self) -> Self {
+        self.spec.host_pid = true;
+        self
+    }
+
     /// Bind-mount host `source` at `destination` in the container.
     pub fn bind(mut self, source: impl Into<PathBuf>, destination: &str, access: Access) -> Self {
         self.spec.mounts.push(BindMount {

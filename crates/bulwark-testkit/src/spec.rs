@@ -135,6 +135,8 @@ pub(crate) struct Spec {
     pub no_new_privileges: bool,
     pub writable_rootfs: bool,
     pub network: Network,
+    /// Share the host's pid namespace (no `pid` namespace in the config).
+    pub host_pid: bool,
     pub mounts: Vec<BindMount>,
     pub annotations: BTreeMap<String, String>,
     pub hooks: Vec<(HookPoint, Hook)>,
@@ -156,6 +158,7 @@ impl Default for Spec {
             no_new_privileges: true,
             writable_rootfs: false,
             network: Network::Isolated,
+            host_pid: false,
             mounts: Vec::new(),
             annotations: BTreeMap::new(),
             hooks: Vec::new(),
@@ -268,7 +271,7 @@ pub(crate) fn config_json(
         "hooks": hooks_json(&spec.hooks),
         "linux": {
             "cgroupsPath": cgroups_path,
-            "namespaces": namespaces_json(spec.network, netns),
+            "namespaces": namespaces_json(spec.network, spec.host_pid, netns),
             "maskedPaths": [
                 "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
@@ -321,13 +324,15 @@ fn hooks_json(hooks: &[(HookPoint, Hook)]) -> Value {
     json!(by_point)
 }
 
-fn namespaces_json(network: Network, netns: Option<&Path>) -> Value {
+fn namespaces_json(network: Network, host_pid: bool, netns: Option<&Path>) -> Value {
     let mut ns = vec![
-        json!({"type": "pid"}),
         json!({"type": "ipc"}),
         json!({"type": "uts"}),
         json!({"type": "mount"}),
     ];
+    if !host_pid {
+        ns.push(json!({"type": "pid"}));
+    }
     match (network, netns) {
         (Network::Host, _) => {}
         (_, Some(path)) => ns.push(json!({"type": "network", "path": path})),
@@ -365,6 +370,24 @@ mod tests {
             .collect();
         assert!(!types.contains(&"network"));
         assert!(types.contains(&"pid"));
+    }
+
+    #[test]
+    fn host_pid_has_no_pid_namespace() {
+        let types = |spec: &Spec| -> Vec<String> {
+            config(spec)["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["type"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert!(types(&Spec::default()).contains(&"pid".to_owned()));
+        let shared = Spec {
+            host_pid: true,
+            ..Spec::default()
+        };
+        assert!(!types(&shared).contains(&"pid".to_owned()));
     }
 
     #[test]

@@ -230,6 +230,43 @@ fn job_living_50ms_is_enforced_from_its_first_action() {
 }
 
 #[test]
+fn memfd_exec_attempt_is_one_alert_and_one_audit_record() {
+    // fanotify cannot see memory files; the kernel refuses them
+    // (vm.memfd_noexec=2) and the service's tracepoints report it.
+    let svc = Service::start();
+    let out = svc
+        .hooks(
+            image("memfd").args(["/usr/local/bin/probe", "memfd-path", "self", "/bin/busybox"]),
+            "closed",
+        )
+        .run()
+        .unwrap();
+    assert_eq!(out.stdout.trim(), "errno 13", "{out:?}");
+    let alerts = svc.wait_alerts("exec memfd:probe-self", 1);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["decision"], "deny");
+    assert!(
+        alerts[0]["reason"]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("kernel refused"),
+        "{alerts:?}"
+    );
+    let log = std::fs::read_to_string(svc.audit_log()).unwrap();
+    let records: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("enforce.deny") && l.contains("memfd:probe-self"))
+        .collect();
+    assert_eq!(records.len(), 1, "{log}");
+    let verify = Command::new(BIN)
+        .args(["audit", "verify", "--json"])
+        .arg(svc.audit_log())
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{verify:?}");
+}
+
+#[test]
 fn hook_refuses_the_container_when_the_service_is_down_fail_closed() {
     let svc = Service::start();
     let socket = svc.socket.clone();

@@ -4,6 +4,9 @@
  *
  *   probe execveat PATH            execveat(open(PATH, O_PATH), "", AT_EMPTY_PATH)
  *   probe memfd PATH               copy PATH into a memfd and execute it
+ *   probe memfd-path FORM PATH     copy PATH into memfd "probe-FORM" (no flags) and execve it
+ *                                  by path: FORM is self (/proc/self/fd/N), thread
+ *                                  (/proc/thread-self/fd/N), pid (/proc/PID/fd/N), dev (/dev/fd/N)
  *   probe connect IP PORT          TCP connect
  *   probe sendto IP PORT           one unconnected UDP datagram
  *   probe bind PORT                bind a TCP socket to 0.0.0.0:PORT
@@ -189,6 +192,30 @@ int main(int argc, char **argv) {
 				return report(-1);
 		fchmod(mfd, 0755);
 		return report(syscall(SYS_execveat, mfd, "", args, env, AT_EMPTY_PATH));
+	}
+	if (!strcmp(op, "memfd-path") && argc >= 4) {
+		char name[32], path[64];
+		snprintf(name, sizeof name, "probe-%s", argv[2]);
+		int src = open(argv[3], O_RDONLY);
+		int mfd = syscall(SYS_memfd_create, name, 0);
+		if (src < 0 || mfd < 0)
+			return report(-1);
+		char buf[65536];
+		ssize_t n;
+		while ((n = read(src, buf, sizeof buf)) > 0)
+			if (write(mfd, buf, n) != n)
+				return report(-1);
+		if (!strcmp(argv[2], "self"))
+			snprintf(path, sizeof path, "/proc/self/fd/%d", mfd);
+		else if (!strcmp(argv[2], "thread"))
+			snprintf(path, sizeof path, "/proc/thread-self/fd/%d", mfd);
+		else if (!strcmp(argv[2], "pid"))
+			snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)getpid(), mfd);
+		else if (!strcmp(argv[2], "dev"))
+			snprintf(path, sizeof path, "/dev/fd/%d", mfd);
+		else
+			return 2;
+		return report(execve(path, args, env));
 	}
 	if (!strcmp(op, "connect") && argc >= 4) {
 		struct sockaddr_in a = addr(argv[2], argv[3]);
