@@ -84,7 +84,7 @@ pub enum FilelessError {
 /// attach through it).
 pub fn ensure_tracefs() -> Result<(), FilelessError> {
     let path = std::path::Path::new(TRACEFS);
-    if nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 as i64 == TRACEFS_MAGIC) {
+    if nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 == TRACEFS_MAGIC) {
         return Ok(());
     }
     let flags = nix::mount::MsFlags::MS_NOSUID
