@@ -66,9 +66,15 @@ impl Material {
             .key_provider
             .load_private_key(key)
             .map_err(|e| IdentityError::Signer(e.to_string()))?;
+        let key = CertifiedKey::new(chain, signer);
+        // A certificate and key from different issuances (files read while
+        // a renewal rewrites them one by one) must not be used together.
+        key.keys_match().map_err(|e| {
+            IdentityError::Signer(format!("key does not match the certificate: {e}"))
+        })?;
         Ok(Material {
             id: verified.spiffe_id().clone(),
-            key: Arc::new(CertifiedKey::new(chain, signer)),
+            key: Arc::new(key),
             bundles,
             not_after: verified.not_after(),
         })
@@ -137,11 +143,32 @@ impl FileSource {
     /// Re-reads the files whenever they change, until the handle is dropped
     /// by everyone else.
     pub fn watch(self, handle: Arc<IdentityHandle>, every: Duration) {
-        let paths = vec![self.cert.clone(), self.key.clone(), self.bundle.clone()];
-        crate::watch::on_change(paths, every, handle, move |handle| match self.load() {
+        let paths = self.paths();
+        crate::watch::on_change(paths, every, handle, move |h| self.reload(h));
+    }
+
+    /// `watch` for a caller outside a Tokio runtime: polls on its own
+    /// thread.
+    pub fn watch_in_thread(
+        self,
+        handle: Arc<IdentityHandle>,
+        every: Duration,
+    ) -> std::io::Result<()> {
+        let paths = self.paths();
+        crate::watch::on_change_in_thread(paths, every, handle, move |h| self.reload(h))
+    }
+
+    fn paths(&self) -> Vec<PathBuf> {
+        vec![self.cert.clone(), self.key.clone(), self.bundle.clone()]
+    }
+
+    /// Swaps in the files' material; files caught mid-renewal (a new
+    /// certificate with the old key) are refused until the next change.
+    fn reload(&self, handle: &IdentityHandle) {
+        match self.load() {
             Ok(m) => handle.replace(m),
             Err(e) => warn!(error = %e, "new SVID files refused; keeping the current identity"),
-        });
+        }
     }
 }
 

@@ -84,6 +84,42 @@ async fn new_svid_files_are_swapped_in_and_broken_ones_refused() {
     assert_eq!(serial(&handle), want);
 }
 
+/// A renewal rewrites the files one by one: a poll may see the new
+/// certificate next to the old key. That pair is refused (a handshake with
+/// it would fail); the complete renewal is swapped in at the next change.
+#[test]
+fn a_renewal_caught_half_written_is_refused_then_taken_whole_in_thread() {
+    let pki = Pki::new("example.org");
+    let dir = tempfile::tempdir().unwrap();
+    let source = write_svid(dir.path(), &pki, &pki.issue(WEB));
+    let handle = IdentityHandle::new(source.load().unwrap());
+    let first = serial(&handle);
+    // No Tokio runtime here: the agent's uplink watches from its own thread.
+    source
+        .clone()
+        .watch_in_thread(Arc::clone(&handle), EVERY)
+        .unwrap();
+
+    let old_key = std::fs::read(&source.key).unwrap();
+    let renewed = pki.issue(WEB);
+    let want = CertInfo::parse(&renewed.chain[0]).unwrap().serial_hex;
+    write_svid(dir.path(), &pki, &renewed);
+    std::fs::write(&source.key, &old_key).unwrap();
+    let err = source.load().unwrap_err().to_string();
+    assert!(err.contains("does not match"), "{err}");
+    std::thread::sleep(EVERY * 10);
+    assert_eq!(serial(&handle), first, "a mismatched pair is never used");
+
+    write_svid(dir.path(), &pki, &renewed);
+    for _ in 0..500 {
+        if serial(&handle) == want {
+            return;
+        }
+        std::thread::sleep(EVERY);
+    }
+    panic!("the completed renewal was not swapped in");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn policy_edits_are_swapped_in_and_broken_ones_refused() {
     let dir = tempfile::tempdir().unwrap();

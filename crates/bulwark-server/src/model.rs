@@ -168,6 +168,20 @@ pub struct ImageView {
     /// Findings per severity name.
     #[schema(value_type = Object)]
     pub findings: serde_json::Value,
+    /// Its layers, base first.
+    pub layers: Vec<LayerView>,
+}
+
+/// One layer of a scanned image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LayerView {
+    /// Position, 0 = base.
+    pub index: u32,
+    /// `sha256:` digest of the uncompressed layer.
+    pub diff_id: String,
+    /// The build step that made it, when the image records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
 }
 
 /// One vulnerability finding.
@@ -180,6 +194,9 @@ pub struct FindingView {
     pub fixed: Option<String>,
     pub severity: String,
     pub summary: String,
+    /// The layer (diff id) that brought the package, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
 }
 
 /// A stored policy or identity document.

@@ -455,3 +455,59 @@ async fn an_uploaded_scan_shows_in_images_findings_and_the_compliance_report() -
     assert_eq!(status, 400);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repush_replaces_findings_keeps_omitted_layers_and_refuses_bad_layer_digests()
+-> Result<()> {
+    let s = TestServer::start().await?;
+    let scanner = s.user_with_role("ci", Some(("scanner", "cluster"))).await?;
+    let digest = format!("sha256:{}", "cd".repeat(32));
+    let layer = format!("sha256:{}", "ef".repeat(32));
+    let finding = |id: &str| {
+        json!({"vulnerability": id, "package": "zlib", "version": "1.2", "fixed": null,
+               "severity": "high", "summary": "", "layer": layer})
+    };
+    let scan = json!({
+        "digest": digest, "reference": "shop/web:1", "packages": 3,
+        "layers": [{"index": 0, "diff_id": layer, "created_by": "RUN apt-get install zlib"}],
+        "findings": [finding("CVE-1"), finding("CVE-2")],
+    });
+    s.ok("POST", "/api/v1/images", &scanner, Some(scan)).await?;
+    // A re-match result: no layers, one finding left.
+    let rematch = json!({"digest": digest, "reference": "shop/web:1", "packages": 3,
+                         "findings": [finding("CVE-2")]});
+    s.ok("POST", "/api/v1/images", &scanner, Some(rematch))
+        .await?;
+    let images = s.ok("GET", "/api/v1/images", &s.admin, None).await?;
+    assert_eq!(images.as_array().map(Vec::len), Some(1), "{images}");
+    assert_eq!(
+        images[0]["layers"][0]["created_by"],
+        "RUN apt-get install zlib"
+    );
+    assert_eq!(images[0]["findings"], json!({"high": 1}));
+    let path = format!("/api/v1/images/{digest}/findings");
+    let findings = s.ok("GET", &path, &s.admin, None).await?;
+    assert_eq!(findings[0]["vulnerability"], "CVE-2", "{findings}");
+    assert_eq!(findings[0]["layer"], layer.as_str());
+
+    for bad in [
+        json!({"digest": digest, "reference": "r", "packages": 0,
+               "layers": [{"index": 0, "diff_id": "../../etc/passwd"}]}),
+        json!({"digest": digest, "reference": "r", "packages": 0,
+               "findings": [{"vulnerability": "CVE-3", "package": "p", "version": "1",
+                             "severity": "low", "layer": "sha256:xyz"}]}),
+    ] {
+        let (status, err) = s
+            .call("POST", "/api/v1/images", Some(&scanner), Some(bad))
+            .await?;
+        assert_eq!(status, 400, "{err}");
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("expected sha256:"),
+            "{err}"
+        );
+    }
+    Ok(())
+}

@@ -24,8 +24,9 @@ mod sbom;
 mod scan;
 mod server;
 mod server_link;
+mod server_push;
 mod trust;
-mod up;
+pub mod up;
 mod verify;
 mod version;
 

@@ -20,6 +20,11 @@ struct Cli {
     #[arg(long, global = true, env = "BULWARK_LOG", default_value = "warn")]
     log: String,
 
+    /// Set by `bulwark up` on the parts it starts: the process id of `up`;
+    /// the part stops (SIGTERM) when that process dies.
+    #[arg(long, global = true, hide = true, value_name = "PID")]
+    up_parent: Option<u32>,
+
     #[command(subcommand)]
     command: cmd::Command,
 }
@@ -27,6 +32,10 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log);
+    if let Some(Err(err)) = cli.up_parent.map(cmd::up::die_with_parent) {
+        eprintln!("bulwark: {}", one_line(&err));
+        return ExitCode::from(2);
+    }
     // The one process-wide TLS crypto provider: aws-lc-rs (ring is not built in).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match cmd::run(cli.command) {

@@ -2,7 +2,10 @@
 //! the platform starts on a fresh data directory with loopback ports, a
 //! real runc container runs a program from /tmp (the built-in
 //! `exec-from-tmp` rule), the alert is read back through the server's API
-//! with the admin token `up` created, and SIGTERM stops every part.
+//! with the admin token `up` created, and SIGTERM stops every part. With
+//! 10-second SVIDs the agent's link still works after two lifetimes
+//! (renewed files, picked up without restarts), and SIGKILL of `up` itself
+//! stops every part (parent-death signal).
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
@@ -40,8 +43,8 @@ impl Drop for Up {
 }
 
 impl Up {
-    fn start(dir: &Path) -> Result<Up> {
-        let tag = format!("up-test-{}", std::process::id());
+    fn start(dir: &Path, extra: &[&str]) -> Result<Up> {
+        let tag = format!("up-test-{}-{}", std::process::id(), extra.len());
         let mut child = Command::new(BIN)
             .arg("up")
             .arg("--data-dir")
@@ -54,6 +57,7 @@ impl Up {
             .arg("--enforce-socket")
             .arg(dir.join("enforce.sock"))
             .args(["--enforce-name", &tag])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -151,25 +155,10 @@ fn children(pid: u32) -> Result<Vec<(u32, String)>> {
     Ok(out)
 }
 
-#[test]
-fn up_starts_the_platform_reports_a_container_alert_and_stops_on_sigterm() -> Result<()> {
-    let tmp = tempfile::tempdir()?;
-    let mut up = Up::start(tmp.path())?;
-    let (addr, token_file) = up.login()?;
-    let token = std::fs::read_to_string(&token_file)?.trim().to_owned();
-
-    let parts = children(up.child.id())?;
-    up.parts = parts.iter().map(|(pid, _)| *pid).collect();
-    for name in ["server", "identity", "enforce", "agent"] {
-        ensure!(
-            parts
-                .iter()
-                .any(|(_, cmd)| cmd.split(' ').nth(1) == Some(name)),
-            "no {name} among up's children: {parts:?}"
-        );
-    }
-
-    let container = Container::builder(&format!("up-e2e-{}", std::process::id()))
+/// Runs a program from /tmp in a new runc container and waits for its
+/// `exec-from-tmp` alert in `/api/v1/alerts`.
+fn alert_through_api(addr: &str, token: &str, name: &str) -> Result<Container> {
+    let container = Container::builder(&format!("{name}-{}", std::process::id()))
         .args(["sleep", "600"])
         .image("up.test/app:1", None)
         .writable_rootfs()
@@ -178,7 +167,7 @@ fn up_starts_the_platform_reports_a_container_alert_and_stops_on_sigterm() -> Re
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let alerts = get(&addr, "/api/v1/alerts", &token)?;
+        let alerts = get(addr, "/api/v1/alerts", token)?;
         let seen = alerts.as_array().is_some_and(|all| {
             all.iter().any(|a| {
                 a["alert"]["reason"]["rule"]["id"] == "exec-from-tmp"
@@ -195,6 +184,34 @@ fn up_starts_the_platform_reports_a_container_alert_and_stops_on_sigterm() -> Re
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+    Ok(container)
+}
+
+/// `up`'s parts, checked to be the four expected ones.
+fn parts_of(up: &mut Up) -> Result<Vec<(u32, String)>> {
+    let parts = children(up.child.id())?;
+    up.parts = parts.iter().map(|(pid, _)| *pid).collect();
+    for name in ["server", "identity", "enforce", "agent"] {
+        ensure!(
+            parts
+                .iter()
+                .any(|(_, cmd)| cmd.split(' ').any(|w| w == name)),
+            "no {name} among up's children: {parts:?}"
+        );
+    }
+    Ok(parts)
+}
+
+#[test]
+fn up_starts_the_platform_reports_a_container_alert_and_stops_on_sigterm() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let mut up = Up::start(tmp.path(), &[])?;
+    let (addr, token_file) = up.login()?;
+    let token = std::fs::read_to_string(&token_file)?.trim().to_owned();
+
+    let parts = parts_of(&mut up)?;
+
+    let container = alert_through_api(&addr, &token, "up-e2e")?;
     drop(container);
 
     let pid = nix::unistd::Pid::from_raw(i32::try_from(up.child.id())?);
@@ -217,4 +234,70 @@ fn up_starts_the_platform_reports_a_container_alert_and_stops_on_sigterm() -> Re
         );
     }
     Ok(())
+}
+
+#[test]
+fn up_with_10s_svids_keeps_the_agent_link_past_two_lifetimes_and_sigkill_stops_every_part()
+-> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let started = Instant::now();
+    let mut up = Up::start(tmp.path(), &["--svid-ttl", "10s"])?;
+    let (addr, token_file) = up.login()?;
+    let token = std::fs::read_to_string(&token_file)?.trim().to_owned();
+    let parts = parts_of(&mut up)?;
+
+    // Two lifetimes: the SVIDs issued at start have expired, and so has
+    // the first renewal; only SVIDs renewed and picked up by the running
+    // server and agent can carry a report now.
+    let mut renewals = 0;
+    while started.elapsed() < Duration::from_secs(22) || renewals < 3 {
+        ensure!(
+            started.elapsed() < Duration::from_secs(90),
+            "only {renewals} SVID renewals within 90 s"
+        );
+        if let Ok(line) = up.lines.recv_timeout(Duration::from_millis(500)) {
+            renewals += usize::from(line.contains("renewed the server's and the node's SVIDs"));
+        }
+    }
+    let container = alert_through_api(&addr, &token, "up-svid")?;
+    drop(container);
+    for (pid, cmd) in &parts {
+        ensure!(
+            Path::new(&format!("/proc/{pid}")).exists(),
+            "{cmd} (pid {pid}) was restarted: the renewal must not need restarts"
+        );
+    }
+
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(up.child.id())?);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL)?;
+    up.child.wait()?;
+    let killed = Instant::now();
+    // The parts get SIGTERM from the kernel; the agent gives its last
+    // report (to a server that is stopping too) at most --report-secs + 10 s.
+    let limit = Duration::from_secs(30);
+    for (child, cmd) in &parts {
+        while Path::new(&format!("/proc/{child}")).exists() && !is_zombie(*child) {
+            ensure!(
+                killed.elapsed() < limit,
+                "{cmd} (pid {child}) still runs {} s after up was killed",
+                limit.as_secs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    println!(
+        "every part of up stopped {} ms after SIGKILL",
+        killed.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+/// A part whose parent died is reaped by init (or a subreaper); until then
+/// it shows as a zombie, which is stopped.
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().next())
+            == Some("Z")
+    })
 }

@@ -160,6 +160,15 @@ pub const ROLES: &[Role] = &[
             resources: &[R::AgentStream],
         }],
     },
+    Role {
+        name: "scanner",
+        description: "a CI pipeline or node scanner: uploads image scans (pushing the same digest \
+                      again replaces its findings); reads nothing",
+        rules: &[Rule {
+            verbs: &[V::Create],
+            resources: &[R::Images],
+        }],
+    },
 ];
 
 impl Role {

@@ -75,6 +75,7 @@ viewer              policies         gl---
 viewer              nodes            gl---
 viewer              compliance       gl---
 agent               agent-stream     gc---
+scanner             images           --c--
 ";
 
 fn expected(role: &str, resource: Resource, verb: Verb) -> bool {

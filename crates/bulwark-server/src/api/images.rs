@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use bulwark_control::compliance::Check;
 use bulwark_control::rbac::{Target, authorize, authorize_list, resources, verbs};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
@@ -15,7 +15,7 @@ use super::alerts::severity;
 use super::caller::Caller;
 use super::error::ApiError;
 use crate::app::App;
-use crate::model::{FindingView, ImageView};
+use crate::model::{FindingView, ImageView, LayerView};
 use crate::store::{Finding, ImageScan};
 
 #[utoipa::path(get, path = "/api/v1/images", tag = "images",
@@ -87,7 +87,7 @@ async fn findings_of(
 }
 
 /// One finding of an uploaded scan.
-#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct FindingBody {
     pub vulnerability: String,
     pub package: String,
@@ -97,10 +97,15 @@ pub struct FindingBody {
     pub severity: String,
     #[serde(default)]
     pub summary: String,
+    /// The layer (`sha256:` diff id) that brought the package.
+    #[serde(default)]
+    pub layer: Option<String>,
 }
 
 /// A scan result to store (what `bulwark scan` found for one image).
-#[derive(Clone, Debug, Deserialize, ToSchema)]
+/// Pushing the same digest again replaces its findings; `checks` and
+/// `layers`, when left out, keep what is stored.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ScanBody {
     /// `sha256:` + 64 hex digits.
     pub digest: String,
@@ -108,10 +113,45 @@ pub struct ScanBody {
     pub packages: usize,
     /// CIS section 4 checks of the image configuration.
     #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
-    pub checks: Vec<Check>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub checks: Option<Vec<Check>>,
+    /// The image's layers, base first (at most 1000).
+    #[serde(default)]
+    pub layers: Option<Vec<LayerView>>,
     #[serde(default)]
     pub findings: Vec<FindingBody>,
+}
+
+/// Longest `created_by` of a layer kept.
+const MAX_CREATED_BY: usize = 4096;
+const MAX_LAYERS: usize = 1000;
+
+fn check_layers(layers: &[LayerView]) -> Result<(), ApiError> {
+    if layers.len() > MAX_LAYERS {
+        return Err(ApiError::bad_request(format!(
+            "layers: {} given, at most {MAX_LAYERS}",
+            layers.len()
+        )));
+    }
+    for l in layers {
+        if !valid_digest(&l.diff_id) {
+            return Err(ApiError::bad_request(format!(
+                "layer {} diff_id {:?}: expected sha256: and 64 hex digits",
+                l.index,
+                l.diff_id.escape_debug().to_string()
+            )));
+        }
+        if l.created_by
+            .as_ref()
+            .is_some_and(|c| c.len() > MAX_CREATED_BY)
+        {
+            return Err(ApiError::bad_request(format!(
+                "layer {} created_by: longer than {MAX_CREATED_BY} bytes",
+                l.index
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn valid_digest(d: &str) -> bool {
@@ -147,10 +187,20 @@ pub async fn put_scan(
             "reference: 1 to 512 printable characters",
         ));
     }
+    if let Some(layers) = &body.layers {
+        check_layers(layers)?;
+    }
     let findings = body
         .findings
         .into_iter()
         .map(|f| {
+            if let Some(layer) = f.layer.as_deref().filter(|l| !valid_digest(l)) {
+                return Err(ApiError::bad_request(format!(
+                    "finding {} layer {:?}: expected sha256: and 64 hex digits",
+                    f.vulnerability.escape_debug(),
+                    layer.escape_debug().to_string()
+                )));
+            }
             Ok(Finding {
                 severity: severity(&f.severity)?,
                 vulnerability: f.vulnerability,
@@ -158,6 +208,7 @@ pub async fn put_scan(
                 version: f.version,
                 fixed: f.fixed,
                 summary: f.summary,
+                layer: f.layer,
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
@@ -166,6 +217,7 @@ pub async fn put_scan(
         reference: body.reference,
         packages: body.packages,
         checks: body.checks,
+        layers: body.layers,
         findings,
     };
     app.store

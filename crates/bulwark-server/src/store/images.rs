@@ -8,7 +8,7 @@ use bulwark_core::Severity;
 
 use super::{Store, StoreError, page_limit, severity_of_rank, severity_rank};
 use crate::db::{Gate, Row, Stmt, Value};
-use crate::model::{FindingView, ImageView};
+use crate::model::{FindingView, ImageView, LayerView};
 
 /// One finding of a scan.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,15 +19,20 @@ pub struct Finding {
     pub fixed: Option<String>,
     pub severity: Severity,
     pub summary: String,
+    /// The layer (diff id) that brought the package.
+    pub layer: Option<String>,
 }
 
-/// The result of scanning one image.
+/// The result of scanning one image. `None` checks or layers keep what
+/// an earlier scan of the same digest stored (a re-match of a stored
+/// SBOM knows neither).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageScan {
     pub digest: String,
     pub reference: String,
     pub packages: usize,
-    pub checks: Vec<Check>,
+    pub checks: Option<Vec<Check>>,
+    pub layers: Option<Vec<LayerView>>,
     pub findings: Vec<Finding>,
 }
 
@@ -40,7 +45,45 @@ fn finding_view(r: &Row) -> Result<FindingView, StoreError> {
         fixed: r.opt_text(4)?,
         severity: severity_of_rank(r.int(5)?).to_string(),
         summary: r.text(6)?,
+        layer: r.opt_text(7)?,
     })
+}
+
+fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// The image row: inserted, or updated in place (a re-push of the same
+/// digest), keeping stored checks and layers the scan does not carry.
+fn image_upsert(scan: &ImageScan) -> Result<Stmt, StoreError> {
+    let mut update = vec![
+        "reference = excluded.reference",
+        "scanned_at = excluded.scanned_at",
+        "packages = excluded.packages",
+    ];
+    if scan.checks.is_some() {
+        update.push("checks = excluded.checks");
+    }
+    if scan.layers.is_some() {
+        update.push("layers = excluded.layers");
+    }
+    let checks = json_text(scan.checks.as_deref().unwrap_or_default())?;
+    let layers = json_text(scan.layers.as_deref().unwrap_or_default())?;
+    Ok(Stmt::new(
+        format!(
+            "INSERT INTO images (digest, reference, scanned_at, packages, checks, layers) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (digest) DO UPDATE SET {}",
+            update.join(", ")
+        ),
+        vec![
+            scan.digest.clone().into(),
+            scan.reference.clone().into(),
+            crate::now_ms().into(),
+            Value::from(i64::try_from(scan.packages).unwrap_or(i64::MAX)),
+            checks.into(),
+            layers.into(),
+        ],
+    ))
 }
 
 impl Store {
@@ -51,21 +94,8 @@ impl Store {
         scan: &ImageScan,
         gate: Gate<T>,
     ) -> Result<T, StoreError> {
-        let checks =
-            serde_json::to_string(&scan.checks).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let mut stmts = vec![
-            Stmt::new(
-                "INSERT INTO images (digest, reference, scanned_at, packages, checks) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (digest) DO UPDATE SET reference = excluded.reference, scanned_at = excluded.scanned_at, \
-                 packages = excluded.packages, checks = excluded.checks",
-                vec![
-                    scan.digest.clone().into(),
-                    scan.reference.clone().into(),
-                    crate::now_ms().into(),
-                    Value::from(i64::try_from(scan.packages).unwrap_or(i64::MAX)),
-                    checks.into(),
-                ],
-            ),
+            image_upsert(scan)?,
             Stmt::new(
                 "DELETE FROM findings WHERE image_digest = $1",
                 vec![scan.digest.clone().into()],
@@ -73,8 +103,8 @@ impl Store {
         ];
         for f in &scan.findings {
             stmts.push(Stmt::new(
-                "INSERT INTO findings (image_digest, vulnerability, package, version, fixed, severity, summary) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (image_digest, vulnerability, package) DO NOTHING",
+                "INSERT INTO findings (image_digest, vulnerability, package, version, fixed, severity, summary, layer) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (image_digest, vulnerability, package) DO NOTHING",
                 vec![
                     scan.digest.clone().into(),
                     f.vulnerability.clone().into(),
@@ -83,6 +113,7 @@ impl Store {
                     f.fixed.clone().into(),
                     severity_rank(f.severity).into(),
                     f.summary.clone().into(),
+                    f.layer.clone().into(),
                 ],
             ));
         }
@@ -97,7 +128,7 @@ impl Store {
         let rows = self
             .db
             .query(
-                &format!("SELECT i.digest, i.reference, i.scanned_at, i.packages, i.checks FROM images i {cond} ORDER BY i.scanned_at DESC LIMIT 1000"),
+                &format!("SELECT i.digest, i.reference, i.scanned_at, i.packages, i.checks, i.layers FROM images i {cond} ORDER BY i.scanned_at DESC LIMIT 1000"),
                 params,
             )
             .await?;
@@ -125,6 +156,8 @@ impl Store {
                     packages: r.int(3)?,
                     checks: serde_json::from_str(&r.text(4)?)
                         .map_err(|e| StoreError::corrupt("image checks", e))?,
+                    layers: serde_json::from_str(&r.text(5)?)
+                        .map_err(|e| StoreError::corrupt("image layers", e))?,
                 })
             })
             .collect()
@@ -175,7 +208,7 @@ impl Store {
             .db
             .query(
                 &format!(
-                    "SELECT image_digest, vulnerability, package, version, fixed, severity, summary FROM findings \
+                    "SELECT image_digest, vulnerability, package, version, fixed, severity, summary, layer FROM findings \
                      WHERE {cond} ORDER BY severity DESC, vulnerability LIMIT ${}",
                     params.len()
                 ),

@@ -39,6 +39,9 @@ struct ImportArgs {
     /// Inputs to import.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+    /// With `--server`: the images whose findings changed are pushed again.
+    #[command(flatten)]
+    push: super::server_push::PushArgs,
 }
 
 /// The staleness policy flags, shared with `scan`.
@@ -123,6 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 const SHOWN_PROBLEMS: usize = 20;
 
 fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let pusher = args.push.pusher()?;
     let store = Store::open_or_create(&args.data.vulndb())?;
     let mut changed = std::collections::BTreeSet::new();
     let mut shown = 0usize;
@@ -185,7 +189,30 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         re.events.len() - new,
         re.components
     );
+    if let Some(pusher) = pusher {
+        push_changed(&store, &pusher, &re.events)?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sends each image whose findings changed, with its findings now (the
+/// server replaces that image's findings).
+fn push_changed(
+    store: &Store,
+    pusher: &super::server_push::Pusher,
+    events: &[bulwark_vulndb::store::FindingEvent],
+) -> anyhow::Result<()> {
+    let digests: std::collections::BTreeSet<&str> =
+        events.iter().map(|e| e.image_digest.as_str()).collect();
+    let mut pushed = 0;
+    for digest in digests {
+        if let Some(body) = super::server_push::rematch_body(store, digest)? {
+            pusher.push(&body)?;
+            pushed += 1;
+        }
+    }
+    println!("pushed the findings of {pushed} image(s) to the server");
+    Ok(())
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {

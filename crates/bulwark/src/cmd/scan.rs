@@ -1,7 +1,7 @@
 //! `bulwark scan IMAGE` / `bulwark scan --sbom FILE`: findings for an image
 //! (cataloged here with bulwark-sbom, from the same inputs as `bulwark
 //! sbom`) or a stored SBOM, kept in the store under the image digest for
-//! the continuous re-match.
+//! the continuous re-match, and with `--server` sent to the control plane.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -60,6 +60,8 @@ pub struct Args {
     vex: Vec<PathBuf>,
     #[command(flatten)]
     image_args: ImageArgs,
+    #[command(flatten)]
+    push: super::server_push::PushArgs,
 }
 
 fn render(format: Format, report: &ScanReport, now: &str) -> anyhow::Result<String> {
@@ -124,6 +126,7 @@ fn layer_steps(image: &Image) -> Vec<Option<String>> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let pusher = args.push.pusher()?;
     let mut vex_docs = Vec::new();
     for path in &args.vex {
         let bytes =
@@ -153,6 +156,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!(
             "bulwark: warning: {} ({}): {}",
             w.package, w.vuln_id, w.problem
+        );
+    }
+    if let Some(pusher) = &pusher {
+        let body = super::server_push::scan_body(&report)?;
+        pusher.push(&body)?;
+        eprintln!(
+            "bulwark: pushed {} ({}, {} findings) to the server",
+            body.reference,
+            body.digest,
+            body.findings.len()
         );
     }
     match args.fail_on {

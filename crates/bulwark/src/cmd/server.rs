@@ -11,6 +11,9 @@ use bulwark_mesh::{FileSource, IdentityHandle};
 use bulwark_server::app::{App, Settings};
 use bulwark_server::db::DbSpec;
 
+/// How often the SVID files are checked for a renewal.
+const SVID_POLL: Duration = Duration::from_secs(1);
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
@@ -90,9 +93,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 key: key.clone(),
                 bundle: bundle.clone(),
             };
-            Some(IdentityHandle::new(
-                source.load().context("the server's SVID")?,
-            ))
+            let handle = IdentityHandle::new(source.load().context("the server's SVID")?);
+            Some((source, handle))
         }
         _ => None,
     };
@@ -106,7 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 async fn serve(
     args: Args,
     settings: Settings,
-    identity: Option<Arc<IdentityHandle>>,
+    identity: Option<(FileSource, Arc<IdentityHandle>)>,
 ) -> anyhow::Result<ExitCode> {
     let app = App::open(settings).await?;
     let boot = bulwark_server::bootstrap::first_start(
@@ -129,7 +131,9 @@ async fn serve(
         "bulwark server: API on http://{http_addr}/api/v1/ (OpenAPI at http://{http_addr}{})",
         bulwark_server::api::OPENAPI_PATH
     );
-    if let (Some(addr), Some(identity)) = (&args.mtls_listen, identity) {
+    if let (Some(addr), Some((source, identity))) = (&args.mtls_listen, identity) {
+        // A renewed SVID (rewritten files) is used from the next handshake on.
+        source.watch(Arc::clone(&identity), SVID_POLL);
         let listener = bulwark_server::serve::bind(addr).await?;
         let mtls_addr = listener
             .local_addr()

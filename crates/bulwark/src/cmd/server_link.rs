@@ -60,7 +60,12 @@ impl LinkArgs {
             key: key.clone(),
             bundle: bundle.clone(),
         };
-        let material = source.load().context("the node's SVID")?;
+        let identity = IdentityHandle::new(source.load().context("the node's SVID")?);
+        // A renewed node SVID (rewritten files) is used from the next
+        // connection on.
+        source
+            .watch_in_thread(std::sync::Arc::clone(&identity), Duration::from_secs(1))
+            .context("watching the node's SVID files")?;
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
             .unwrap_or_default();
@@ -76,7 +81,7 @@ impl LinkArgs {
                 version: env!("CARGO_PKG_VERSION").into(),
             },
         };
-        let link = uplink::start(cfg, IdentityHandle::new(material))?;
+        let link = uplink::start(cfg, identity)?;
         Ok(link.sink.map(|s| (s, link.done)))
     }
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+pub use supervise::die_with_parent;
 use supervise::{ChildSpec, Supervisor};
 
 #[derive(clap::Args, Debug)]
@@ -48,6 +49,11 @@ pub struct Args {
     /// The agent reports (and heartbeats) at least this often.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     report_secs: u64,
+    /// Lifetime of the server's and the node's SVIDs (s, m, h or d); they
+    /// are renewed at half-life, and the server and agent pick the new
+    /// ones up without a restart.
+    #[arg(long, value_name = "DURATION", default_value = "24h")]
+    svid_ttl: String,
     /// A part that dies is restarted; more than this many deaths within a
     /// minute stop the whole platform.
     #[arg(long, default_value_t = 3)]
@@ -59,7 +65,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let listen = concrete(args.listen, "--listen")?;
     let mtls = concrete(args.mtls_listen, "--mtls-listen")?;
     let metrics = concrete(args.agent_metrics, "--agent-metrics")?;
-    let ids = init::prepare(&args.data, &args.trust_domain)?;
+    let ttl = bulwark_identity::entry::parse_ttl(Some(&args.svid_ttl), Duration::ZERO)
+        .map_err(anyhow::Error::msg)
+        .context("--svid-ttl")?;
+    let ids = init::prepare(&args.data, &args.trust_domain, &args.svid_ttl)?;
+    let mut renewal = init::Renewal::new(&args.data, &ids, ttl);
     let mut platform = Supervisor::new(stop, args.max_restarts);
     platform.start(server(&args, &ids, listen, mtls))?;
     platform.start(identity(&args))?;
@@ -68,12 +78,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // The server answers and the agent's sensor is attached (it serves
     // metrics only after): containers started from now on are watched.
     let limit = Duration::from_secs(120);
-    if platform.wait_for_port("server", listen, limit)?
-        && platform.wait_for_port("agent", metrics, limit)?
+    if platform.wait_for_port("server", listen, limit, &mut || renewal.tick())?
+        && platform.wait_for_port("agent", metrics, limit, &mut || renewal.tick())?
     {
         print_login(&args.data, listen, metrics);
     }
-    platform.run()
+    platform.run(|| renewal.tick())
 }
 
 /// Port 0 becomes a free port now, so a restarted child binds the same one.

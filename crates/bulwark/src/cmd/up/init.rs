@@ -1,8 +1,10 @@
 //! First-start set-up: the trust-domain CA (once) and fresh SVIDs for the
-//! server and this node (at every start), made by `bulwark identity`.
+//! server and this node (at every start, and again at half-life while the
+//! platform runs), made by `bulwark identity`.
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -11,13 +13,12 @@ pub struct Ids {
     pub server: PathBuf,
     pub node: PathBuf,
     pub server_id: String,
+    node_id: String,
+    /// Lifetime of each issued SVID, as `identity issue --ttl` takes it.
+    ttl: String,
 }
 
-/// Lifetime of the SVIDs issued at start (`bulwark up` restarted within
-/// this time keeps a working agent link).
-const SVID_TTL: &str = "24h";
-
-pub fn prepare(data: &crate::cmd::DataDir, trust_domain: &str) -> anyhow::Result<Ids> {
+pub fn prepare(data: &crate::cmd::DataDir, trust_domain: &str, ttl: &str) -> anyhow::Result<Ids> {
     let ca = data.identity_ca();
     let has_ca = std::fs::read_dir(&ca).is_ok_and(|mut d| d.next().is_some());
     if !has_ca {
@@ -40,26 +41,77 @@ pub fn prepare(data: &crate::cmd::DataDir, trust_domain: &str) -> anyhow::Result
         server: dir.join("server"),
         node: dir.join("node"),
         server_id,
+        node_id,
+        ttl: ttl.to_owned(),
     };
-    for (id, out) in [(&ids.server_id, &ids.server), (&node_id, &ids.node)] {
-        let out_str = out
-            .to_str()
-            .with_context(|| format!("--data-dir {}: not UTF-8", data.path.display()))?;
-        identity(
-            data,
-            &[
-                "issue",
-                "--spiffe-id",
-                id,
-                "--ttl",
-                SVID_TTL,
-                "--out",
-                out_str,
-            ],
-            &format!("issuing the SVID {id}"),
-        )?;
-    }
+    ids.issue(data)?;
     Ok(ids)
+}
+
+impl Ids {
+    /// Issues both SVIDs (each file written atomically; the server and the
+    /// agent re-read them when they change).
+    pub fn issue(&self, data: &crate::cmd::DataDir) -> anyhow::Result<()> {
+        for (id, out) in [(&self.server_id, &self.server), (&self.node_id, &self.node)] {
+            let out_str = out
+                .to_str()
+                .with_context(|| format!("--data-dir {}: not UTF-8", data.path.display()))?;
+            identity(
+                data,
+                &[
+                    "issue",
+                    "--spiffe-id",
+                    id,
+                    "--ttl",
+                    &self.ttl,
+                    "--out",
+                    out_str,
+                ],
+                &format!("issuing the SVID {id}"),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Re-issues the SVIDs at half their lifetime; a failed renewal is
+/// reported and tried again a tenth of the lifetime later (the current
+/// SVIDs stay valid meanwhile).
+pub struct Renewal<'a> {
+    data: &'a crate::cmd::DataDir,
+    ids: &'a Ids,
+    every: Duration,
+    next: Instant,
+}
+
+impl<'a> Renewal<'a> {
+    pub fn new(data: &'a crate::cmd::DataDir, ids: &'a Ids, ttl: Duration) -> Renewal<'a> {
+        let every = ttl / 2;
+        Renewal {
+            data,
+            ids,
+            every,
+            next: Instant::now() + every,
+        }
+    }
+
+    /// Renews when due.
+    pub fn tick(&mut self) {
+        let now = Instant::now();
+        if now < self.next {
+            return;
+        }
+        match self.ids.issue(self.data) {
+            Ok(()) => {
+                println!("bulwark up: renewed the server's and the node's SVIDs");
+                self.next = now + self.every;
+            }
+            Err(e) => {
+                eprintln!("bulwark up: renewing the SVIDs failed (retrying): {e:#}");
+                self.next = now + (self.every / 5).max(Duration::from_secs(1));
+            }
+        }
+    }
 }
 
 /// This machine's host name as a SPIFFE path segment.

@@ -36,7 +36,11 @@ impl ChildSpec {
         let exe = std::env::current_exe().context("locating the bulwark binary")?;
         // Its own process group: a Ctrl-C reaches only the supervisor,
         // which stops the parts in order (the agent's last report first).
+        // `--up-parent`: the part stops when this process dies, even by
+        // SIGKILL (see `die_with_parent`).
         Command::new(exe)
+            .arg("--up-parent")
+            .arg(std::process::id().to_string())
             .args(&self.argv)
             .process_group(0)
             .spawn()
@@ -114,15 +118,18 @@ impl Supervisor {
     }
 
     /// Waits until `addr` accepts connections (true), or a stop was asked
-    /// (false); parts that die meanwhile are handled as in `run`.
+    /// (false); parts that die meanwhile are handled as in `run`, `tick`
+    /// runs on every poll.
     pub fn wait_for_port(
         &mut self,
         name: &str,
         addr: SocketAddr,
         limit: Duration,
+        tick: &mut dyn FnMut(),
     ) -> anyhow::Result<bool> {
         let deadline = Instant::now() + limit;
         loop {
+            tick();
             if self.stop.load(Ordering::Relaxed) {
                 return Ok(false);
             }
@@ -145,9 +152,11 @@ impl Supervisor {
     }
 
     /// Supervises until SIGINT/SIGTERM (success) or a part that keeps
-    /// dying (error); every part is stopped either way.
-    pub fn run(mut self) -> anyhow::Result<ExitCode> {
+    /// dying (error), calling `tick` on every poll; every part is stopped
+    /// either way.
+    pub fn run(mut self, mut tick: impl FnMut()) -> anyhow::Result<ExitCode> {
         while !self.stop.load(Ordering::Relaxed) {
+            tick();
             if let Err(e) = self.check() {
                 self.shutdown();
                 return Err(e);
@@ -217,6 +226,24 @@ fn stop_child(name: &str, child: &mut Child) {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// In a part started by `bulwark up` (pid `parent`): asks the kernel for
+/// SIGTERM when the parent dies, then checks that the parent is still the
+/// one that started us (it may have died between our fork and the prctl,
+/// and then no signal would ever come). The parts are spawned from `up`'s
+/// main thread, which lives as long as `up` does (the parent-death signal
+/// follows the thread that forked).
+pub fn die_with_parent(parent: u32) -> anyhow::Result<()> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)
+        .context("asking for a signal when bulwark up dies (prctl PR_SET_PDEATHSIG)")?;
+    let ppid = nix::unistd::getppid().as_raw();
+    if u32::try_from(ppid).ok() != Some(parent) {
+        anyhow::bail!(
+            "bulwark up (pid {parent}) is gone (our parent is now pid {ppid}); not starting"
+        );
+    }
+    Ok(())
 }
 
 fn describe(status: ExitStatus) -> String {

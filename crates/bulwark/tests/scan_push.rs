@@ -1,0 +1,356 @@
+//! `bulwark scan IMAGE --server URL --token-file F` and `bulwark db import
+//! --server ...` against a real `bulwark server` process (SQLite): the
+//! image (digest, name, layers) and its findings reach the images API with
+//! a `scanner` token, a re-push of the same digest replaces instead of
+//! duplicating, a later import pushes new and resolved findings, and a
+//! role that may not create images is refused with a one-line error.
+//!
+//! Fixtures are written here: a two-layer OCI layout (bulwark-image's test
+//! builder) whose second layer installs Python's Jinja2 2.10, and small
+//! hand-made OSV records in the shape of PyPA ones.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use bulwark_image::Compression;
+use bulwark_image::testutil::{LayoutBuilder, TarBuilder};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bulwark");
+
+struct Server {
+    child: Child,
+    url: String,
+    admin: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(dir: &Path) -> Server {
+    let token_file = dir.join("admin.token");
+    let mut child = Command::new(BIN)
+        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .arg("--bootstrap-token-file")
+        .arg(&token_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://")?.strip_suffix("/api/v1/"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"));
+    std::thread::spawn(move || for _ in lines {});
+    let admin = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    Server {
+        child,
+        url: format!("http://{url}"),
+        admin,
+    }
+}
+
+fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+impl Server {
+    fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.url);
+        let auth = format!("Bearer {token}");
+        let mut resp = match body {
+            Some(b) => http()
+                .post(&url)
+                .header("authorization", &auth)
+                .header("content-type", "application/json")
+                .send(b.to_string())
+                .unwrap(),
+            None => {
+                assert_eq!(method, "GET");
+                http()
+                    .get(&url)
+                    .header("authorization", &auth)
+                    .call()
+                    .unwrap()
+            }
+        };
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call("GET", path, &self.admin, None);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// A service user bound to `role`, and a file holding its API token.
+    fn token_file(&self, dir: &Path, role: &str) -> PathBuf {
+        let name = format!("svc-{role}");
+        let post = |path: &str, body: Value| {
+            let (status, answer) = self.call("POST", path, &self.admin, Some(body));
+            assert!(status < 300, "POST {path}: {status} {answer}");
+            answer
+        };
+        post("/api/v1/users", json!({"name": name, "kind": "service"}));
+        post(
+            "/api/v1/role-bindings",
+            json!({"subject": {"kind": "user", "name": name}, "role": role, "scope": "cluster"}),
+        );
+        let token = post("/api/v1/tokens", json!({"name": "ci", "owner": name}));
+        let path = dir.join(format!("{role}.token"));
+        std::fs::write(&path, token["token"].as_str().unwrap()).unwrap();
+        path
+    }
+}
+
+fn bulwark(data: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("BULWARK_DATA_DIR", data)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A PyPA-shaped record for `jinja2`.
+fn write_record(dir: &Path, id: &str, modified: &str, fixed: &str, severity: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let record = json!({
+        "schema_version": "1.6.0",
+        "id": id,
+        "modified": modified,
+        "summary": format!("{id}: jinja2 test advisory"),
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "jinja2"},
+                      "ranges": [{"type": "ECOSYSTEM",
+                                  "events": [{"introduced": "0"}, {"fixed": fixed}]}]}],
+        "database_specific": {"severity": severity},
+    });
+    std::fs::write(dir.join(format!("{id}.json")), record.to_string()).unwrap();
+}
+
+/// Two layers: a base, and one that installs Jinja2 2.10. Returns the
+/// layout's path, its manifest digest and the layers' diff ids.
+fn image(dir: &Path) -> (String, String, Vec<String>) {
+    let base = TarBuilder::new()
+        .file("etc/os-release", b"ID=scratch-test\n")
+        .finish();
+    let app = TarBuilder::new()
+        .file(
+            "usr/lib/python3/site-packages/Jinja2-2.10.dist-info/METADATA",
+            b"Metadata-Version: 2.1\nName: Jinja2\nVersion: 2.10\n",
+        )
+        .finish();
+    let diff_ids = [&base, &app]
+        .iter()
+        .map(|t| bulwark_image::Digest::sha256(t).to_string())
+        .collect();
+    let layout = dir.join("oci");
+    let desc = LayoutBuilder::new(&layout)
+        .layer(base, Compression::Gzip)
+        .layer(app, Compression::Gzip)
+        .name("shop/web:1.0")
+        .write();
+    (
+        layout.to_str().unwrap().to_owned(),
+        desc.digest.to_string(),
+        diff_ids,
+    )
+}
+
+fn findings(server: &Server, digest: &str) -> Vec<(String, String, Option<String>)> {
+    let all = server.get(&format!("/api/v1/images/{digest}/findings"));
+    let mut out: Vec<_> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["vulnerability"].as_str().unwrap().to_owned(),
+                f["severity"].as_str().unwrap().to_owned(),
+                f["layer"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn scans_reach_the_server_replace_on_repush_and_imports_push_new_and_resolved_findings() {
+    let tmp = TempDir::new().unwrap();
+    let data = tmp.path().join("node");
+    let server = start_server(&tmp.path().join("server"));
+    let scanner = server.token_file(tmp.path(), "scanner");
+    let (layout, digest, diff_ids) = image(tmp.path());
+    let adv = tmp.path().join("adv1");
+    write_record(
+        &adv,
+        "PYSEC-0000-1",
+        "2024-01-01T00:00:00Z",
+        "2.10.1",
+        "critical",
+    );
+    ok(&bulwark(&data, &["db", "import", adv.to_str().unwrap()]));
+
+    let push = [
+        "--server",
+        &server.url,
+        "--token-file",
+        scanner.to_str().unwrap(),
+    ];
+    let scan: Vec<&str> = ["scan", layout.as_str()].into_iter().chain(push).collect();
+    ok(&bulwark(&data, &scan));
+
+    let images = server.get("/api/v1/images");
+    assert_eq!(images.as_array().map(Vec::len), Some(1), "{images}");
+    let img = &images[0];
+    assert_eq!(img["digest"], digest.as_str());
+    assert!(img["reference"].as_str().unwrap().contains("oci"), "{img}");
+    assert_eq!(img["findings"], json!({"critical": 1}));
+    let layers: Vec<&str> = img["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["diff_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(layers, diff_ids);
+    let first = findings(&server, &digest);
+    assert_eq!(
+        first,
+        [(
+            "PYSEC-0000-1".to_owned(),
+            "critical".to_owned(),
+            Some(diff_ids[1].clone())
+        )],
+        "the finding names the layer that installed Jinja2"
+    );
+
+    // Same digest again: replaced, not duplicated.
+    ok(&bulwark(&data, &scan));
+    assert_eq!(
+        server.get("/api/v1/images").as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(findings(&server, &digest), first);
+
+    // The scanner role pushes and reads nothing.
+    let token = std::fs::read_to_string(&scanner).unwrap();
+    let (status, _) = server.call("GET", "/api/v1/images", &token, None);
+    assert_eq!(status, 403);
+
+    // Continuous scanning: a new advisory and a corrected one (2.10 no
+    // longer affected) reach the server with the import.
+    let adv2 = tmp.path().join("adv2");
+    write_record(&adv2, "PYSEC-0000-2", "2024-02-01T00:00:00Z", "3.0", "high");
+    write_record(
+        &adv2,
+        "PYSEC-0000-1",
+        "2024-02-01T00:00:00Z",
+        "2.9",
+        "critical",
+    );
+    let import: Vec<&str> = ["db", "import", adv2.to_str().unwrap()]
+        .into_iter()
+        .chain(push)
+        .collect();
+    let out = ok(&bulwark(&data, &import));
+    assert!(out.contains("1 new, 1 resolved"), "{out}");
+    assert!(out.contains("pushed the findings of 1 image(s)"), "{out}");
+    assert_eq!(
+        findings(&server, &digest),
+        [(
+            "PYSEC-0000-2".to_owned(),
+            "high".to_owned(),
+            Some(diff_ids[1].clone())
+        )]
+    );
+    let images = server.get("/api/v1/images");
+    assert_eq!(
+        images[0]["layers"].as_array().map(Vec::len),
+        Some(2),
+        "a re-match keeps the layers of the last scan: {images}"
+    );
+}
+
+#[test]
+fn a_role_that_may_not_create_images_is_refused_in_one_line() {
+    let tmp = TempDir::new().unwrap();
+    let data = tmp.path().join("node");
+    let server = start_server(&tmp.path().join("server"));
+    let viewer = server.token_file(tmp.path(), "viewer");
+    let (layout, _, _) = image(tmp.path());
+    let adv = tmp.path().join("adv");
+    write_record(
+        &adv,
+        "PYSEC-0000-1",
+        "2024-01-01T00:00:00Z",
+        "2.10.1",
+        "critical",
+    );
+    ok(&bulwark(&data, &["db", "import", adv.to_str().unwrap()]));
+    let out = bulwark(
+        &data,
+        &[
+            "scan",
+            &layout,
+            "--server",
+            &server.url,
+            "--token-file",
+            viewer.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("403"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(server.get("/api/v1/images"), json!([]));
+
+    // A missing token file fails before anything is scanned or sent.
+    let out = bulwark(
+        &data,
+        &[
+            "scan",
+            &layout,
+            "--server",
+            &server.url,
+            "--token-file",
+            "/nonexistent/t",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--token-file /nonexistent/t"), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "no report before the flags are checked"
+    );
+}
