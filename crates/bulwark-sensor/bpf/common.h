@@ -30,10 +30,20 @@ const volatile __u64 cfg_wakeup_bytes = 256 << 10;
 
 /* ---- maps ---- */
 
+/* Two lanes. The bulk lane carries the high-volume types (file opens,
+ * connects, accepts); the priority lane everything that is rare and
+ * decides detections (exec, fork, exit, privilege changes, ptrace, mount,
+ * module load, bind, listen, cgroup creation). A flood of opens can fill
+ * the bulk lane, never the priority one (see lane_priority). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20); /* the loader may resize */
 } events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20); /* the loader may resize */
+} events_priority SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -170,7 +180,14 @@ static __always_inline void fill_hdr(struct hdr *h, struct task_struct *task, __
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
-/* Sends `size` bytes of the event buffer and counts the attempt and any loss. */
+/* Keep in step with wire::priority_lane (Rust). */
+static __always_inline bool lane_priority(__u32 type)
+{
+	return type != EV_OPEN && type != EV_CONNECT && type != EV_ACCEPT;
+}
+
+/* Sends `size` bytes of the event buffer on its type's lane and counts the
+ * attempt and any loss. */
 static __always_inline void submit(struct evbuf *b, __u32 size)
 {
 	struct hdr *h = (struct hdr *)b->data;
@@ -179,9 +196,17 @@ static __always_inline void submit(struct evbuf *b, __u32 size)
 		return;
 	h->size = size;
 	count(type, C_EMITTED);
-	__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	__u64 wake = waiting >= cfg_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(&events, b->data, size, wake) < 0)
+	long err;
+	if (lane_priority(type)) {
+		__u64 waiting = bpf_ringbuf_query(&events_priority, BPF_RB_AVAIL_DATA);
+		__u64 wake = waiting >= cfg_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+		err = bpf_ringbuf_output(&events_priority, b->data, size, wake);
+	} else {
+		__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+		__u64 wake = waiting >= cfg_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+		err = bpf_ringbuf_output(&events, b->data, size, wake);
+	}
+	if (err < 0)
 		count(type, C_RINGBUF_FULL);
 }
 

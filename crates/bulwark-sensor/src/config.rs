@@ -30,11 +30,18 @@ pub enum OpenMode {
 pub struct SensorConfig {
     pub filter: Filter,
     pub open_mode: OpenMode,
-    /// Kernel ring buffer size: a power of two, a multiple of the page size.
+    /// Kernel ring buffer size of the bulk lane (opens, connects,
+    /// accepts): a power of two, a multiple of the page size.
     pub ring_bytes: u32,
+    /// Kernel ring buffer size of the priority lane (every other type; see
+    /// [`crate::wire::ev::priority_lane`]): a power of two, a multiple of
+    /// the page size.
+    pub priority_ring_bytes: u32,
     /// cgroup v2 ids watched from the start (see [`Filter::Watched`]).
     pub watched_cgroups: Vec<u64>,
-    /// Capacity of the queue between the reader and the consumer, in records.
+    /// Capacity of the queue between the reader and the consumer, in
+    /// records. Bulk records may fill three quarters of it; the last
+    /// quarter is kept for the priority lane.
     pub queue_capacity: usize,
     /// How often loss counters are checked and reported.
     pub health_interval: Duration,
@@ -48,6 +55,7 @@ impl Default for SensorConfig {
             filter: Filter::Containers,
             open_mode: OpenMode::All,
             ring_bytes: 8 << 20,
+            priority_ring_bytes: 1 << 20,
             watched_cgroups: Vec::new(),
             queue_capacity: 65_536,
             health_interval: Duration::from_secs(1),
@@ -57,8 +65,10 @@ impl Default for SensorConfig {
 }
 
 impl SensorConfig {
-    /// True if `ring_bytes` is a size the kernel accepts for a ring buffer.
-    pub fn ring_size_ok(&self) -> bool {
-        self.ring_bytes.is_power_of_two() && self.ring_bytes >= 4096
+    /// The first ring buffer size the kernel would refuse, if any.
+    pub fn bad_ring_size(&self) -> Option<u32> {
+        [self.ring_bytes, self.priority_ring_bytes]
+            .into_iter()
+            .find(|b| !b.is_power_of_two() || *b < 4096)
     }
 }

@@ -1,7 +1,9 @@
-//! The live sensor: one reader thread polls the ring buffer, decodes,
-//! converts, enriches and feeds the consumer; it also reads the kernel's
-//! loss counters and reports losses as health alerts.
+//! The live sensor: one reader thread polls the two ring buffers (the
+//! priority and the bulk lane), decodes, converts, enriches and feeds the
+//! consumer; it also reads the kernel's loss counters and reports losses as
+//! health alerts.
 
+use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -64,6 +66,7 @@ impl Sensor {
             ebpf,
             hooks,
             ring,
+            ring_priority,
             counters,
             watched,
         } = Kernel::load(&cfg)?;
@@ -86,6 +89,7 @@ impl Sensor {
         let reader = Reader {
             ebpf: Some(ebpf),
             ring,
+            ring_priority,
             counters,
             feed,
             enricher,
@@ -172,6 +176,7 @@ struct Reader {
     /// Holds the attached programs; dropped first on stop.
     ebpf: Option<aya::Ebpf>,
     ring: RingBuf<MapData>,
+    ring_priority: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
     feed: Feed,
     enricher: Enricher<FsHost, SystemClock>,
@@ -210,33 +215,63 @@ impl Reader {
     }
 
     fn wait_readable(&self) {
-        let mut fds = [PollFd::new(self.ring.as_fd(), PollFlags::POLLIN)];
+        let mut fds = [
+            PollFd::new(self.ring.as_fd(), PollFlags::POLLIN),
+            PollFd::new(self.ring_priority.as_fd(), PollFlags::POLLIN),
+        ];
         let timeout = PollTimeout::try_from(POLL).unwrap_or(PollTimeout::ZERO);
         // An error (EINTR) just means another round of the loop.
         let _ = poll(&mut fds, timeout);
     }
 
-    /// Reads up to [`DRAIN_BATCH`] records; each is decoded straight from
-    /// the ring and its slot released before the event is processed.
+    /// Reads up to [`DRAIN_BATCH`] records of each lane; each is decoded
+    /// straight from its ring and the slot released before the event is
+    /// processed. The priority lane is taken first (a flood on the bulk lane
+    /// cannot keep it waiting), then both are handled merged by kernel
+    /// timestamp, so an exec still comes after the opens its process made
+    /// before it. Returns the larger of the two counts.
     fn drain(&mut self) -> Result<usize, stream::Disconnected> {
-        for n in 0..DRAIN_BATCH {
-            let Some(item) = self.ring.next() else {
-                return Ok(n);
+        let mut priority = VecDeque::new();
+        while priority.len() < DRAIN_BATCH {
+            let Some(item) = self.ring_priority.next() else {
+                break;
             };
-            let decoded = wire::decode(&item).map_err(|err| {
-                let kind = item
-                    .get(..2)
-                    .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
-                tracing::debug!(%err, "undecodable record");
-                kind
-            });
+            let decoded = decode(&item);
             drop(item);
             match decoded {
-                Ok(record) => self.handle(record)?,
+                Ok(record) => priority.push_back(record),
                 Err(kind) => self.feed.stats().dropped(Hop::Decode, kind),
             }
         }
-        Ok(DRAIN_BATCH)
+        let taken = priority.len();
+        let mut bulk = 0;
+        while bulk < DRAIN_BATCH {
+            let Some(item) = self.ring.next() else {
+                break;
+            };
+            bulk += 1;
+            let decoded = decode(&item);
+            drop(item);
+            let record = match decoded {
+                Ok(record) => record,
+                Err(kind) => {
+                    self.feed.stats().dropped(Hop::Decode, kind);
+                    continue;
+                }
+            };
+            while let Some(first) = priority.pop_front() {
+                if first.header.ts_boot_ns > record.header.ts_boot_ns {
+                    priority.push_front(first);
+                    break;
+                }
+                self.handle(first)?;
+            }
+            self.handle(record)?;
+        }
+        for record in priority {
+            self.handle(record)?;
+        }
+        Ok(taken.max(bulk))
     }
 
     /// Reads until the ring is empty.
@@ -357,6 +392,17 @@ impl Reader {
         }
         tracing::warn!("the consumer did not read the final loss report");
     }
+}
+
+/// A ring buffer record, or its type (for the decode loss counter).
+fn decode(item: &[u8]) -> Result<wire::Record, u16> {
+    wire::decode(item).map_err(|err| {
+        let kind = item
+            .get(..2)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+        tracing::debug!(%err, "undecodable record");
+        kind
+    })
 }
 
 /// Offset from `CLOCK_BOOTTIME` to `CLOCK_REALTIME`, now.

@@ -2,6 +2,7 @@
 //! live sensor and for replay, with its loss accounting attached.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
 
@@ -23,17 +24,17 @@ pub enum Record {
 pub struct EventStream {
     rx: Receiver<Record>,
     stats: Arc<Stats>,
+    /// Records sent and not yet received (shared with the [`Feed`]).
+    queued: Arc<AtomicUsize>,
 }
 
 impl EventStream {
-    pub(crate) fn new(rx: Receiver<Record>, stats: Arc<Stats>) -> EventStream {
-        EventStream { rx, stats }
-    }
-
     /// The next record, or `Err(Timeout)` after `timeout`, or
     /// `Err(Disconnected)` once the source is done.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Record, RecvTimeoutError> {
-        self.rx.recv_timeout(timeout)
+        let record = self.rx.recv_timeout(timeout)?;
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        Ok(record)
     }
 
     /// The loss accounting of the source feeding this stream. Sinks report
@@ -47,7 +48,9 @@ impl Iterator for EventStream {
     type Item = Record;
 
     fn next(&mut self) -> Option<Record> {
-        self.rx.recv().ok()
+        let record = self.rx.recv().ok()?;
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        Some(record)
     }
 }
 
@@ -62,9 +65,17 @@ pub enum Backpressure {
 }
 
 /// The producing end: counts every record as delivered or dropped.
+///
+/// In drop mode the last quarter of the queue is reserved for the priority
+/// lane ([`ev::priority_lane`]): a bulk record (open, connect, accept) is
+/// dropped once three quarters are taken, so that a consumer falling behind
+/// a flood of opens still gets every exec, ptrace or privilege change.
 pub(crate) struct Feed {
     tx: SyncSender<Record>,
     stats: Arc<Stats>,
+    queued: Arc<AtomicUsize>,
+    /// Bulk records are refused from this many queued records on.
+    bulk_limit: usize,
     backpressure: Backpressure,
     /// A health alert that did not fit in the queue, retried first.
     pending_health: Option<Record>,
@@ -80,14 +91,36 @@ impl Feed {
         stats: Arc<Stats>,
         backpressure: Backpressure,
     ) -> (Feed, EventStream) {
-        let (tx, rx) = std::sync::mpsc::sync_channel(capacity.max(1));
+        let capacity = capacity.max(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
+        let queued = Arc::new(AtomicUsize::new(0));
         let feed = Feed {
             tx,
             stats: Arc::clone(&stats),
+            queued: Arc::clone(&queued),
+            bulk_limit: capacity - capacity / 4,
             backpressure,
             pending_health: None,
         };
-        (feed, EventStream::new(rx, stats))
+        let stream = EventStream { rx, stats, queued };
+        (feed, stream)
+    }
+
+    /// Counted before the send, so that the consumer's decrement can never
+    /// come first.
+    fn try_send(&self, record: Record) -> Result<(), TrySendError<Record>> {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        self.tx.try_send(record).inspect_err(|_| {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+        })
+    }
+
+    fn send(&self, record: Record) -> Result<(), Disconnected> {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        self.tx.send(record).map_err(|_| {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            Disconnected
+        })
     }
 
     pub fn stats(&self) -> &Arc<Stats> {
@@ -99,10 +132,16 @@ impl Feed {
         let record = Record::Event(event);
         match self.backpressure {
             Backpressure::Block => {
-                self.tx.send(record).map_err(|_| Disconnected)?;
+                self.send(record)?;
                 self.stats.delivered(kind);
             }
-            Backpressure::Drop => match self.tx.try_send(record) {
+            Backpressure::Drop
+                if !ev::priority_lane(kind)
+                    && self.queued.load(Ordering::Relaxed) >= self.bulk_limit =>
+            {
+                self.stats.dropped(Hop::Queue, kind);
+            }
+            Backpressure::Drop => match self.try_send(record) {
                 Ok(()) => self.stats.delivered(kind),
                 Err(TrySendError::Full(_)) => self.stats.dropped(Hop::Queue, kind),
                 Err(TrySendError::Disconnected(_)) => return Err(Disconnected),
@@ -123,10 +162,10 @@ impl Feed {
         let Some(record) = self.pending_health.take() else {
             return Ok(true);
         };
-        match self.tx.try_send(record) {
+        match self.try_send(record) {
             Ok(()) => Ok(true),
             Err(TrySendError::Full(record)) if self.backpressure == Backpressure::Block => {
-                self.tx.send(record).map_err(|_| Disconnected)?;
+                self.send(record)?;
                 Ok(true)
             }
             Err(TrySendError::Full(record)) => {
@@ -248,6 +287,33 @@ mod tests {
         assert_eq!(snap.queue[usize::from(ev::FORK)], 3);
         drop(feed);
         assert_eq!(stream.count(), 2);
+    }
+
+    // The kind passed to `Feed::event` decides the lane; the event itself
+    // does not matter here.
+    #[test]
+    fn bulk_records_leave_the_last_quarter_of_the_queue_to_the_priority_lane() {
+        let stats = Arc::new(Stats::default());
+        let (mut feed, mut stream) = Feed::new(8, Arc::clone(&stats), Backpressure::Drop);
+        for i in 0..20 {
+            feed.event(event(i), ev::OPEN).unwrap();
+        }
+        for i in 0..3 {
+            feed.event(event(100 + i), ev::EXEC).unwrap();
+        }
+        let snap = stats.snapshot();
+        assert_eq!(snap.delivered[usize::from(ev::OPEN)], 6);
+        assert_eq!(snap.queue[usize::from(ev::OPEN)], 14);
+        assert_eq!(snap.delivered[usize::from(ev::EXEC)], 2, "the reserve is 2");
+        assert_eq!(snap.queue[usize::from(ev::EXEC)], 1);
+        // Room made by the consumer is room for bulk records again.
+        for _ in 0..3 {
+            assert!(stream.next().is_some());
+        }
+        feed.event(event(50), ev::OPEN).unwrap();
+        assert_eq!(stats.snapshot().delivered[usize::from(ev::OPEN)], 7);
+        drop(feed);
+        assert_eq!(stream.count(), 6);
     }
 
     #[test]

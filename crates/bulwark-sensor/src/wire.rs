@@ -22,6 +22,15 @@ pub mod ev {
     /// One past the last type.
     pub const MAX: u16 = 14;
 
+    /// Whether a type travels on the priority lane (`lane_priority` in
+    /// `bpf/common.h`): everything but the high-volume opens, connects and
+    /// accepts. The priority lane has its own ring buffer and a reserve in
+    /// the queue to the consumer, so a flood of bulk records cannot push
+    /// an exec (or a ptrace, a mount, a privilege change) out.
+    pub fn priority_lane(t: u16) -> bool {
+        !matches!(t, OPEN | CONNECT | ACCEPT)
+    }
+
     /// The name of a record type, as used in metrics.
     pub fn name(t: u16) -> &'static str {
         match t {

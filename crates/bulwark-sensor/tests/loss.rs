@@ -2,7 +2,9 @@
 //! four-record queue nobody reads while a container opens a file 20,000
 //! times. Losses must happen at both hops, every one counted, reported in
 //! health alerts whose counts add up, and `emitted == delivered + dropped`
-//! exactly once drained (the model is aya's ring_buf drop test).
+//! exactly once drained (the model is aya's ring_buf drop test). And the
+//! priority lane: the same flood, with execs in between, loses opens but
+//! not one exec, fork or exit.
 
 #![allow(
     clippy::unwrap_used,
@@ -86,4 +88,57 @@ fn every_event_is_delivered_or_counted_under_saturation() {
         last.message.contains(Hop::KernelRingbuf.as_str())
             || last.message.contains(Hop::Queue.as_str())
     );
+}
+
+#[test]
+fn execs_amid_an_open_flood_that_overflows_the_bulk_lane_are_all_delivered() {
+    // Bulk lane: a one-page ring. Queue: 1024 records, nobody reading until
+    // the load is over, so opens overflow both hops; the priority lane has
+    // its own 1 MiB ring and the queue's last 256 places.
+    let cfg = SensorConfig {
+        ring_bytes: 4096,
+        queue_capacity: 1024,
+        ..watched_only()
+    };
+    let (sensor, stream) = start(cfg);
+    let script = format!(
+        "i=0; while [ $i -lt {OPENS} ]; do : < /etc/passwd; \
+         if [ $((i % 500)) -eq 0 ]; then /bin/busybox true lane-marker; fi; i=$((i+1)); done"
+    );
+    let mut c = Container::builder("lanes")
+        .args(["sh", "-c", &script])
+        .create()
+        .unwrap();
+    sensor.watch_cgroup(c.cgroup_v2_id().unwrap()).unwrap();
+    c.start().unwrap();
+    assert!(
+        c.wait(std::time::Duration::from_secs(120))
+            .unwrap()
+            .success()
+    );
+    let got = stop_and_collect(sensor, stream);
+    let s = &got.stats;
+    let open = usize::from(ev::OPEN);
+    assert!(s.kernel_ringbuf[open] > 0, "no ring overflow: {s:?}");
+    assert!(s.queue[open] > 0, "no queue overflow: {s:?}");
+    for kind in [ev::EXEC, ev::FORK, ev::EXIT] {
+        let k = usize::from(kind);
+        assert!(s.emitted[k] > 0, "{}: {s:?}", ev::name(kind));
+        assert_eq!(
+            (s.kernel_ringbuf[k], s.queue[k], s.decode[k]),
+            (0, 0, 0),
+            "{} lost: {s:?}",
+            ev::name(kind)
+        );
+        assert_eq!(s.delivered[k], s.emitted[k], "{}: {s:?}", ev::name(kind));
+    }
+    assert_eq!(s.unaccounted(), 0, "{s:?}");
+    let markers = got
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(&e.kind, EventKind::Exec { argv, .. } if argv.iter().any(|a| a == "lane-marker"))
+        })
+        .count() as u64;
+    assert_eq!(markers, OPENS / 500, "every marker exec arrived");
 }

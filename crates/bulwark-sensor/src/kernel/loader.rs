@@ -27,7 +27,10 @@ pub struct Kernel {
     /// taken out of it and stay usable on their own.
     pub ebpf: Ebpf,
     pub hooks: Vec<HookState>,
+    /// The bulk lane (opens, connects, accepts).
     pub ring: RingBuf<MapData>,
+    /// The priority lane (every other type).
+    pub ring_priority: RingBuf<MapData>,
     pub counters: PerCpuArray<MapData, u64>,
     pub watched: Watched,
 }
@@ -83,10 +86,8 @@ impl Watched {
 impl Kernel {
     /// Loads and attaches everything; fails if a required hook fails.
     pub fn load(cfg: &SensorConfig) -> Result<Kernel, SensorError> {
-        if !cfg.ring_size_ok() {
-            return Err(SensorError::RingSize {
-                bytes: cfg.ring_bytes,
-            });
+        if let Some(bytes) = cfg.bad_ring_size() {
+            return Err(SensorError::RingSize { bytes });
         }
         let host_pidns = own_pid_ns()?;
         let filter: u32 = match cfg.filter {
@@ -109,6 +110,7 @@ impl Kernel {
             .override_global("cfg_open_mode", &open_mode, true)
             .override_global("cfg_wakeup_bytes", &wakeup_bytes, true)
             .map_max_entries("events", cfg.ring_bytes)
+            .map_max_entries("events_priority", cfg.priority_ring_bytes)
             .load(OBJECT)?;
         let mut watched = Watched {
             ids: take(&mut ebpf, "watched_cgroups")?,
@@ -120,11 +122,13 @@ impl Kernel {
         }
         let hooks = attach_all(&mut ebpf)?;
         let ring = take(&mut ebpf, "events")?;
+        let ring_priority = take(&mut ebpf, "events_priority")?;
         let counters = take(&mut ebpf, "counters")?;
         Ok(Kernel {
             ebpf,
             hooks,
             ring,
+            ring_priority,
             counters,
             watched,
         })
