@@ -187,6 +187,53 @@ fn alert_through_api(addr: &str, token: &str, name: &str) -> Result<Container> {
     Ok(container)
 }
 
+/// `up` made a `scanner` token (0600) and said how to use it; it may push
+/// an image scan and may not read images.
+fn scanner_token_pushes_and_reads_nothing(up: &Up, addr: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let file = loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let line = up
+            .lines
+            .recv_timeout(wait)
+            .context("bulwark up did not say how to push scans")?;
+        if let Some((_, rest)) = line.split_once("--token-file ") {
+            break PathBuf::from(rest.split('`').next().unwrap_or_default());
+        }
+    };
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&file)?.permissions().mode() & 0o777;
+    ensure!(mode == 0o600, "{}: mode {mode:o}", file.display());
+    let token = std::fs::read_to_string(&file)?.trim().to_owned();
+    let http: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let auth = format!("Bearer {token}");
+    let scan = serde_json::json!({"digest": format!("sha256:{}", "ab".repeat(32)),
+                                  "reference": "up.test/app:1", "packages": 0});
+    let pushed = http
+        .post(format!("http://{addr}/api/v1/images"))
+        .header("authorization", &auth)
+        .header("content-type", "application/json")
+        .send(scan.to_string())?;
+    ensure!(
+        pushed.status() == 204,
+        "push with the scanner token: {}",
+        pushed.status()
+    );
+    let read = http
+        .get(format!("http://{addr}/api/v1/images"))
+        .header("authorization", &auth)
+        .call()?;
+    ensure!(
+        read.status() == 403,
+        "the scanner token read images: {}",
+        read.status()
+    );
+    Ok(())
+}
+
 /// `up`'s parts, checked to be the four expected ones.
 fn parts_of(up: &mut Up) -> Result<Vec<(u32, String)>> {
     let parts = children(up.child.id())?;
@@ -210,6 +257,7 @@ fn up_starts_the_platform_reports_a_container_alert_and_stops_on_sigterm() -> Re
     let token = std::fs::read_to_string(&token_file)?.trim().to_owned();
 
     let parts = parts_of(&mut up)?;
+    scanner_token_pushes_and_reads_nothing(&up, &addr)?;
 
     let container = alert_through_api(&addr, &token, "up-e2e")?;
     drop(container);

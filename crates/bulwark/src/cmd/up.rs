@@ -8,6 +8,7 @@
 //! module only composes them and does not reimplement any of them.
 
 mod init;
+mod scanner;
 mod supervise;
 
 use std::ffi::OsString;
@@ -82,6 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         && platform.wait_for_port("agent", metrics, limit, &mut || renewal.tick())?
     {
         print_login(&args.data, listen, metrics);
+        print_scanner(&args.data, listen);
     }
     platform.run(|| renewal.tick())
 }
@@ -120,6 +122,18 @@ fn print_login(data: &super::DataDir, listen: SocketAddr, metrics: SocketAddr) {
         "bulwark up: the agent's alerts also go to {}; its metrics: http://{metrics}/metrics",
         alerts_file(data).display()
     );
+}
+
+/// The scanner token (made on first start) and how to push scans with it.
+fn print_scanner(data: &super::DataDir, listen: SocketAddr) {
+    match scanner::ensure_token(&data.path.join("server"), listen) {
+        Ok(Some(token)) => println!(
+            "bulwark up: push image scans with `bulwark scan IMAGE --server http://{listen} --token-file {}` (role scanner)",
+            token.display()
+        ),
+        Ok(None) => {}
+        Err(e) => eprintln!("bulwark up: warning: {e:#}"),
+    }
 }
 
 fn alerts_file(data: &super::DataDir) -> PathBuf {
