@@ -204,12 +204,23 @@ fn findings(server: &Server, digest: &str) -> Vec<(String, String, Option<String
     out
 }
 
-#[test]
-fn scans_reach_the_server_replace_on_repush_and_imports_push_new_and_resolved_findings() {
+/// A running server, a token of a user bound to `role`, the image, and
+/// a node data directory whose store knows one critical Jinja2 advisory.
+struct Setup {
+    tmp: TempDir,
+    data: PathBuf,
+    server: Server,
+    token: PathBuf,
+    layout: String,
+    digest: String,
+    diff_ids: Vec<String>,
+}
+
+fn setup(role: &str) -> Setup {
     let tmp = TempDir::new().unwrap();
     let data = tmp.path().join("node");
     let server = start_server(&tmp.path().join("server"));
-    let scanner = server.token_file(tmp.path(), "scanner");
+    let token = server.token_file(tmp.path(), role);
     let (layout, digest, diff_ids) = image(tmp.path());
     let adv = tmp.path().join("adv1");
     write_record(
@@ -220,6 +231,28 @@ fn scans_reach_the_server_replace_on_repush_and_imports_push_new_and_resolved_fi
         "critical",
     );
     ok(&bulwark(&data, &["db", "import", adv.to_str().unwrap()]));
+    Setup {
+        tmp,
+        data,
+        server,
+        token,
+        layout,
+        digest,
+        diff_ids,
+    }
+}
+
+#[test]
+fn scans_reach_the_server_replace_on_repush_and_imports_push_new_and_resolved_findings() {
+    let Setup {
+        tmp,
+        data,
+        server,
+        token: scanner,
+        layout,
+        digest,
+        diff_ids,
+    } = setup("scanner");
 
     let push = [
         "--server",
@@ -303,20 +336,14 @@ fn scans_reach_the_server_replace_on_repush_and_imports_push_new_and_resolved_fi
 
 #[test]
 fn a_role_that_may_not_create_images_is_refused_in_one_line() {
-    let tmp = TempDir::new().unwrap();
-    let data = tmp.path().join("node");
-    let server = start_server(&tmp.path().join("server"));
-    let viewer = server.token_file(tmp.path(), "viewer");
-    let (layout, _, _) = image(tmp.path());
-    let adv = tmp.path().join("adv");
-    write_record(
-        &adv,
-        "PYSEC-0000-1",
-        "2024-01-01T00:00:00Z",
-        "2.10.1",
-        "critical",
-    );
-    ok(&bulwark(&data, &["db", "import", adv.to_str().unwrap()]));
+    let Setup {
+        tmp: _tmp,
+        data,
+        server,
+        token: viewer,
+        layout,
+        ..
+    } = setup("viewer");
     let out = bulwark(
         &data,
         &[
