@@ -5,24 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
+mod sbom_fixture;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn fixtures() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = workspace().join("crates/bulwark-sbom/tests/fixtures/build-images.sh");
-        let out = workspace().join("target/sbom-fixtures");
-        let status = Command::new(&script).env("OUT", &out).status().unwrap();
-        assert!(status.success(), "{} failed", script.display());
-        out
-    })
-}
+use sbom_fixture::{fixture, workspace};
 
 fn bulwark(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bulwark"))
@@ -58,7 +46,7 @@ fn validate(kind: &str, file: &Path) {
 
 #[test]
 fn real_image_cyclonedx_and_spdx_validate_against_the_official_schemas() {
-    let image = fixtures().join("debian.tar");
+    let image = fixture().join("debian.tar");
     let dir = tempfile::tempdir().unwrap();
     for (format, kind) in [("cyclonedx", "cyclonedx"), ("spdx", "spdx")] {
         let file = dir.path().join(format!("sbom.{format}.json"));
@@ -92,7 +80,7 @@ fn real_image_cyclonedx_and_spdx_validate_against_the_official_schemas() {
 
 #[test]
 fn json_on_stdout_and_table_header() {
-    let oci = fixtures().join("oci");
+    let oci = fixture().join("oci");
     let out = bulwark(&["sbom", oci.to_str().unwrap(), "--format", "json"]);
     assert!(out.status.success());
     let sbom: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -15,43 +15,16 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod sbom_fixture;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use bulwark_image::testutil::{RegistryAuth, TestRegistry};
+use sbom_fixture::{fixture, shared_data};
 use serde_json::{Value, json};
 use tempfile::TempDir;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn fixtures() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = workspace().join("crates/bulwark-sbom/tests/fixtures/build-images.sh");
-        let out = workspace().join("target/sbom-fixtures");
-        let status = Command::new(&script).env("OUT", &out).status().unwrap();
-        assert!(status.success(), "{} failed", script.display());
-        out
-    })
-}
-
-fn shared_data() -> PathBuf {
-    let start = Path::new(env!("CARGO_MANIFEST_DIR"));
-    start
-        .ancestors()
-        .map(|a| a.join("shared/data"))
-        .find(|d| d.join("SOURCES.md").is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "shared/data (with SOURCES.md) not found above {}",
-                start.display()
-            )
-        })
-}
 
 fn bulwark(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bulwark"))
@@ -96,8 +69,7 @@ fn import_data(data: &Path, tmp: &Path) {
     let mut feeds: Vec<String> = ["go", "pypi", "rustsec", "debian-lists"]
         .iter()
         .map(|f| {
-            shared_data()
-                .join(format!("osv/{f}.tar.zst"))
+            shared_data(&format!("osv/{f}.tar.zst"))
                 .display()
                 .to_string()
         })
@@ -122,7 +94,7 @@ fn real_image_scans_with_findings_per_layer_from_every_input_kind() {
     let tmp = TempDir::new().unwrap();
     let data = tmp.path().join("data");
     import_data(&data, tmp.path());
-    let oci = fixtures().join("oci");
+    let oci = fixture().join("oci");
     let oci = oci.to_str().unwrap();
 
     let report = json_of(&bulwark(&data, &["scan", oci, "--format", "json"]));
@@ -249,7 +221,7 @@ fn real_image_scans_with_findings_per_layer_from_every_input_kind() {
     // The same image as a docker archive (stored under its image ID, as a
     // docker archive has no manifest digest) and as a root filesystem.
     let want = vuln_ids(&report);
-    let archive = fixtures().join("debian.tar");
+    let archive = fixture().join("debian.tar");
     let from_archive = json_of(&bulwark(
         &data,
         &["scan", archive.to_str().unwrap(), "--format", "json"],
@@ -261,7 +233,7 @@ fn real_image_scans_with_findings_per_layer_from_every_input_kind() {
             .unwrap()
             .starts_with("sha256:")
     );
-    let rootfs = fixtures().join("rootfs");
+    let rootfs = fixture().join("rootfs");
     let from_rootfs = json_of(&bulwark(
         &data,
         &["scan", rootfs.to_str().unwrap(), "--format", "json"],
@@ -270,11 +242,7 @@ fn real_image_scans_with_findings_per_layer_from_every_input_kind() {
 
     // From a real registry, picking the platform.
     let registry = TestRegistry::start(RegistryAuth::Anonymous);
-    registry.push_oci_layout(
-        &fixtures().join("oci"),
-        Some("bookworm"),
-        "fixture:bookworm",
-    );
+    registry.push_oci_layout(&fixture().join("oci"), Some("bookworm"), "fixture:bookworm");
     let reference = format!("{}/fixture:bookworm", registry.host());
     let from_registry = json_of(&bulwark(
         &data,
