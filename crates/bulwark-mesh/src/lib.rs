@@ -21,6 +21,9 @@ pub mod proxy;
 pub mod tls;
 mod watch;
 
+#[cfg(feature = "test-support")]
+pub mod testutil;
+
 pub use decision_log::{DecisionLog, Direction, Mode, Record};
 pub use identity::{FileSource, IdentityError, IdentityHandle, Material, from_workload_api};
 pub use policy::{AccessPolicy, Hop, Layer, PolicyError, PolicySet, Verdict};

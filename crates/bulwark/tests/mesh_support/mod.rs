@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bulwark_identity::x509::CertInfo;
+use bulwark_mesh::testutil::AcceptAnyServer;
 use bulwark_testkit::TestCgroup;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_bulwark");
 
@@ -255,79 +256,25 @@ pub fn echo_once(addr: SocketAddr, msg: &[u8]) -> std::io::Result<()> {
 /// The certificate chain the TLS listener at `addr` presents (the probe
 /// sends no client certificate, so the handshake itself then fails).
 pub fn presented_chain(addr: SocketAddr) -> Vec<CertInfo> {
-    let seen = Arc::new(Mutex::new(Vec::new()));
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+    let verifier = AcceptAnyServer::new(Arc::clone(&provider));
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Recorder {
-            seen: Arc::clone(&seen),
-            provider,
-        }))
+        .with_custom_certificate_verifier(Arc::clone(&verifier) as _)
         .with_no_client_auth();
     let name = ServerName::try_from("probe.invalid").unwrap();
     let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
     let mut tcp = TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(PATIENCE)).unwrap();
     let _ = conn.complete_io(&mut tcp);
-    let chain = seen.lock().unwrap().clone();
+    let chain = verifier.presented();
     assert!(!chain.is_empty(), "{addr} presented no certificate");
     chain
         .iter()
         .map(|c: &CertificateDer<'static>| CertInfo::parse(c).unwrap())
         .collect()
-}
-
-#[derive(Debug)]
-struct Recorder {
-    seen: Arc<Mutex<Vec<CertificateDer<'static>>>>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl rustls::client::danger::ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        let mut seen = self.seen.lock().unwrap();
-        seen.push(end_entity.clone().into_owned());
-        seen.extend(intermediates.iter().map(|c| c.clone().into_owned()));
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.3 only".into()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            m,
-            c,
-            d,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
 
 /// The decision log records in `path`.
