@@ -86,4 +86,4 @@ pub use spec::{
 };
 pub use squash::Kept;
 pub use symlinks::{MAX_FOLLOWS, Symlinks};
-pub use walk::{Entry, EntryKind, LayerSummary, VisitError, Visitor, Walked};
+pub use walk::{Both, Entry, EntryKind, LayerSummary, VisitError, Visitor, Walked};

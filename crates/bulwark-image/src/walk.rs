@@ -15,7 +15,10 @@ use crate::path::EntryPath;
 use crate::squash::{Kept, Squash};
 use crate::symlinks::Symlinks;
 
+mod both;
 mod layer;
+
+pub use both::Both;
 
 /// What an entry is.
 #[derive(Clone, Debug, PartialEq, Eq)]

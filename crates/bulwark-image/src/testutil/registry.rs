@@ -241,6 +241,21 @@ impl TestRegistry {
         self.dir.path().join("storage")
     }
 
+    /// The requests served so far, as `(method, path)` (from the access
+    /// log, in order): what tests count to prove a blob was fetched once.
+    pub fn requests(&self) -> Vec<(String, String)> {
+        self.log().lines().filter_map(access_line).collect()
+    }
+
+    /// How many times the blob `digest` was downloaded (`GET`).
+    pub fn blob_fetches(&self, digest: &str) -> usize {
+        let suffix = format!("/blobs/{digest}");
+        self.requests()
+            .iter()
+            .filter(|(method, path)| method == "GET" && path.ends_with(&suffix))
+            .count()
+    }
+
     /// The registry's log so far.
     pub fn log(&self) -> String {
         let mut s = String::new();
@@ -306,6 +321,18 @@ fn free_port() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
+/// `METHOD PATH` of an access-log line (combined log format:
+/// `host - - [time] "GET /v2/... HTTP/1.1" 200 ...`).
+fn access_line(line: &str) -> Option<(String, String)> {
+    let (_, rest) = line.split_once('"')?;
+    let (request, _) = rest.split_once('"')?;
+    let mut words = request.split_whitespace();
+    let (method, path, version) = (words.next()?, words.next()?, words.next()?);
+    version
+        .starts_with("HTTP/")
+        .then(|| (method.to_owned(), path.to_owned()))
+}
+
 fn config(
     dir: &Path,
     addr: SocketAddr,
@@ -314,7 +341,7 @@ fn config(
 ) -> String {
     let storage = dir.join("storage");
     let mut text = format!(
-        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
         storage.display()
     );
     match auth {
