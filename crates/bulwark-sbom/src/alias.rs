@@ -14,7 +14,34 @@ use std::collections::HashMap;
 
 use bulwark_image::{EntryPath, Symlinks};
 
-use crate::catalog::{self, FIXED_LOCATIONS, FileKind};
+use crate::catalog::{self, FIXED_LOCATIONS, FileKind, STATUS_D};
+
+/// The kind a file would have at a fixed location, when its name says
+/// which one (`status`, `installed`, `os-release`, rpm database names; any
+/// name in a directory named `status.d`) and its own path makes it
+/// something else: the files a walk catalogs on the side, before the final
+/// links are known, in case they make it an alias.
+pub fn by_name(path: &str) -> Option<FileKind> {
+    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let as_fixed = if last(dir) == last(STATUS_D) {
+        kind(&join(STATUS_D, name))
+    } else {
+        FIXED_LOCATIONS
+            .iter()
+            .filter(|(dir, names)| *dir != STATUS_D && names.contains(&name))
+            .find_map(|(dir, _)| kind(&join(dir, name)))
+    }?;
+    (kind(path) != Some(as_fixed)).then_some(as_fixed)
+}
+
+fn last(dir: &str) -> &str {
+    dir.rsplit('/').next().unwrap_or(dir)
+}
+
+/// The warning on a file read as the fixed path `as_fixed`.
+pub fn note(as_fixed: &str) -> String {
+    format!("read as /{as_fixed}: the image's symbolic links lead /{as_fixed} here")
+}
 
 /// Real paths that stand for fixed locations.
 #[derive(Debug, Default)]
@@ -70,6 +97,26 @@ impl Aliases {
             }
         }
         out
+    }
+
+    /// Whether every file these aliases make a package database is one
+    /// [`by_name`] selects, as the kind it selects it for: then the files
+    /// cataloged on the side during the walk are all a second walk would
+    /// read. Not so for a directory not named `status.d` standing for
+    /// `status.d` (any file name counts there), nor for `status.d` or an
+    /// rpm directory standing for another (their other files are classified
+    /// by directory, not by the general name rules both sides share), nor
+    /// for a link to a file named otherwise.
+    pub fn covered_by_name(&self) -> bool {
+        let dirs = self.dirs.iter().all(|(real, fixed)| {
+            (fixed != STATUS_D || last(real) == last(STATUS_D))
+                && !catalog::classifies_any_name(real)
+        });
+        let files = self
+            .files
+            .iter()
+            .all(|(target, fixed)| by_name(target).is_some_and(|k| kind(fixed) == Some(k)));
+        dirs && files
     }
 
     /// Whether every fixed location is where the patterns look.
@@ -157,6 +204,30 @@ mod tests {
             a.read_as("status"),
             Some(("var/lib/dpkg/status".into(), FileKind::DpkgStatus))
         );
+    }
+
+    #[test]
+    fn files_named_like_databases_are_selected_where_no_pattern_looks() {
+        assert_eq!(by_name("opt/db/status"), Some(FileKind::DpkgStatus));
+        assert_eq!(
+            by_name("opt/db/status.d/libc6"),
+            Some(FileKind::DpkgStatusD)
+        );
+        assert_eq!(by_name("srv/installed"), Some(FileKind::ApkInstalled));
+        assert_eq!(by_name("x/rpmdb.sqlite"), Some(FileKind::RpmSqlite));
+        assert_eq!(by_name("var/lib/dpkg/status"), None, "a pattern reads it");
+        assert_eq!(by_name("opt/db/other"), None);
+    }
+
+    #[test]
+    fn a_moved_dpkg_directory_is_covered_by_name_a_renamed_status_d_is_not() {
+        let moved = Aliases::find(&links(&[("var/lib/dpkg", "/opt/db")]));
+        assert!(!moved.is_empty());
+        assert!(moved.covered_by_name(), "{moved:?}");
+        let renamed = Aliases::find(&links(&[("var/lib/dpkg/status.d", "/srv/pkgs")]));
+        assert!(!renamed.covered_by_name(), "{renamed:?}");
+        let file = Aliases::find(&links(&[("var/lib/dpkg/status", "/srv/s")]));
+        assert!(!file.covered_by_name(), "{file:?}");
     }
 
     #[test]

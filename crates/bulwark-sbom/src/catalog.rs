@@ -194,13 +194,23 @@ pub const FIXED_LOCATIONS: &[(&str, &[&str])] = &[
     ("etc", &["os-release"]),
     ("usr/lib", &["os-release"]),
     ("var/lib/dpkg", &["status"]),
-    ("var/lib/dpkg/status.d", &["any-package"]),
+    (STATUS_D, &["any-package"]),
     ("lib/apk/db", &["installed"]),
     ("usr/lib/apk/db", &["installed"]),
     ("var/lib/rpm", rpm::FILE_NAMES),
     ("usr/lib/sysimage/rpm", rpm::FILE_NAMES),
     ("usr/share/rpm", rpm::FILE_NAMES),
 ];
+
+/// The `status.d` directory of dpkg: every file in it is a package entry.
+pub const STATUS_D: &str = "var/lib/dpkg/status.d";
+
+/// Whether [`classify`] decides the files of `dir` by the directory alone
+/// (`status.d`: any name; rpm directories: only database names), instead
+/// of by the general file-name rules.
+pub fn classifies_any_name(dir: &str) -> bool {
+    dir == STATUS_D || rpm::is_rpmdb_dir(dir)
+}
 
 /// Decides whether a file is read, and by which cataloger. `path` is relative
 /// to the image root, without a leading `/`.

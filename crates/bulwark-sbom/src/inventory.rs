@@ -37,6 +37,11 @@ pub struct CatalogedFile {
 }
 
 impl CatalogedFile {
+    /// Which cataloger read the file.
+    pub fn kind(&self) -> FileKind {
+        self.kind
+    }
+
     /// Records why the file was read as what it was (shown as a warning).
     pub fn note(&mut self, note: String) {
         self.note = Some(note);

@@ -17,7 +17,7 @@ pub mod model;
 pub mod purl;
 mod scan;
 
-pub use scan::{ScanError, scan};
+pub use scan::{ScanError, Scanned, scan, scan_with};
 
 pub use model::{
     Distro, Ecosystem, Layer, LayerRef, Package, PackageKind, SCHEMA_VERSION, Sbom, Source,

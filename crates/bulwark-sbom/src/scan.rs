@@ -4,20 +4,28 @@
 //! only when a cataloger wants them; nothing is extracted to disk.
 //!
 //! Paths are where the files land (the walker places entries written through
-//! symbolic links). If the image's final links lead a fixed location such as
-//! `var/lib/dpkg` somewhere no path pattern covers ([`Aliases`]), the layers
-//! are walked a second time to read just those files; ordinary images are
-//! walked once.
+//! symbolic links). The image's final links may lead a fixed location such
+//! as `var/lib/dpkg` somewhere no path pattern covers ([`Aliases`]); which
+//! ones is known only after the last layer. So the walk also catalogs, on
+//! the side, every file named like a package database (`status`,
+//! `installed`, `os-release`, rpm database names) where no pattern looks,
+//! and keeps those the final links turn into aliases: one walk. Only an
+//! alias no name selects (a `status.d` directory moved elsewhere, a link to
+//! a file named otherwise, an rpm or `status.d` directory standing for
+//! another fixed location) makes the layers walked a second time, to read
+//! just those files.
 
-use std::io::Read;
+mod cataloger;
+mod read;
 
 use bulwark_image::{
-    Entry, EntryKind, EntryPath, Image, ImageError, Kept, SourceKind, VisitError, Visitor,
+    Both, Entry, EntryPath, Image, ImageError, Kept, SourceKind, VisitError, Visitor,
 };
 
-use crate::alias::Aliases;
-use crate::catalog::{CatalogError, FileKind, Limits, looks_like_elf};
-use crate::inventory::{CatalogedFile, Inventory, OS_RELEASE, Survivor};
+use self::cataloger::{Cataloged, Cataloger};
+use crate::alias::{self, Aliases};
+use crate::catalog::Limits;
+use crate::inventory::{Inventory, OS_RELEASE, Survivor};
 use crate::model::{Layer, Sbom, Source};
 
 /// Why an image could not be scanned (reading it failed; cataloging
@@ -29,19 +37,41 @@ pub struct ScanError(#[from] ImageError);
 /// Catalogs every package in `image`. `reference` is what the user named
 /// (recorded as the SBOM's source).
 pub fn scan(image: &Image, reference: &str, limits: Limits) -> Result<Sbom, ScanError> {
-    let mut visitor = Cataloger {
-        inventory: Inventory::new(limits),
-        aliases: None,
-    };
-    let walked = image.walk(&mut visitor)?;
-    let mut survivors: Vec<Survivor> = walked.kept.into_iter().map(survivor).collect();
+    scan_with(image, reference, limits, None::<NoVisitor>).map(|(sbom, _)| sbom)
+}
+
+/// The SBOM, and what the other visitor of the walk kept that survives.
+pub type Scanned<K> = (Sbom, Vec<Kept<K>>);
+
+/// [`scan`], with `also` visiting every entry of the same walk after the
+/// catalogers (so it must not need the content): an image is read once
+/// however many things are asked of its layers. Returns what `also` kept
+/// that survives in the squashed image.
+pub fn scan_with<V: Visitor>(
+    image: &Image,
+    reference: &str,
+    limits: Limits,
+    also: V,
+) -> Result<Scanned<V::Keep>, ScanError> {
+    let cataloger = Cataloger::new(Inventory::new(limits), Inventory::new(limits), None);
+    let mut both = Both(cataloger, also);
+    let (walked, also_kept) = image.walk(&mut both)?.split();
+    let Both(cataloger, _) = both;
     let aliases = Aliases::find(&walked.symlinks);
-    if !aliases.is_empty() {
-        let mut again = Cataloger {
-            inventory: Inventory::new(limits),
-            aliases: Some(aliases),
-        };
-        survivors.extend(image.walk(&mut again)?.kept.into_iter().map(survivor));
+    let (mut survivors, maybes) = split_kept(walked.kept);
+    match aliased(&aliases, maybes) {
+        Some(aliased) => survivors.extend(aliased),
+        None => {
+            // An alias no name selects (status.d, a link to a file named
+            // otherwise): read just those files in a second walk.
+            let mut again = Cataloger::new(
+                Inventory::new(limits),
+                Inventory::new(limits),
+                Some(aliases),
+            );
+            let (kept, _) = split_kept(image.walk(&mut again)?.kept);
+            survivors.extend(kept);
+        }
     }
     let os_release: Vec<String> = OS_RELEASE
         .iter()
@@ -62,17 +92,66 @@ pub fn scan(image: &Image, reference: &str, limits: Limits) -> Result<Sbom, Scan
                 .unwrap_or_default(),
         })
         .collect();
-    Ok(visitor
+    let sbom = cataloger
         .inventory
-        .finish(source(image, reference), layers, survivors, &os_release))
+        .finish(source(image, reference), layers, survivors, &os_release);
+    Ok((sbom, also_kept))
 }
 
-fn survivor(kept: Kept<CatalogedFile>) -> Survivor {
-    Survivor {
-        path: kept.path.to_string(),
-        layer: kept.layer,
-        file: kept.value,
+/// The `also` of a plain [`scan`].
+enum NoVisitor {}
+
+impl Visitor for NoVisitor {
+    type Keep = ();
+
+    fn entry(&mut self, _: &mut Entry<'_>) -> Result<Option<()>, VisitError> {
+        Ok(None)
     }
+}
+
+/// The surviving files as their paths make them, and the surviving
+/// maybe-aliases.
+fn split_kept(kept: Vec<Kept<Cataloged>>) -> (Vec<Survivor>, Vec<Survivor>) {
+    let mut files = Vec::new();
+    let mut maybes = Vec::new();
+    for Kept { layer, path, value } in kept {
+        let path = path.to_string();
+        if let Some(file) = value.file {
+            files.push(Survivor {
+                path: path.clone(),
+                layer,
+                file,
+            });
+        }
+        if let Some(file) = value.maybe {
+            maybes.push(Survivor { path, layer, file });
+        }
+    }
+    (files, maybes)
+}
+
+/// The files the final links make package databases, from the
+/// maybe-aliases cataloged during the walk; `None` when a second walk must
+/// read them (some alias is not one a name selects).
+fn aliased(aliases: &Aliases, maybes: Vec<Survivor>) -> Option<Vec<Survivor>> {
+    if aliases.is_empty() {
+        return Some(Vec::new());
+    }
+    if !aliases.covered_by_name() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for mut maybe in maybes {
+        match aliases.read_as(&maybe.path) {
+            Some((as_fixed, kind)) if kind == maybe.file.kind() => {
+                maybe.file.note(alias::note(&as_fixed));
+                out.push(maybe);
+            }
+            Some(_) => return None,
+            None => {}
+        }
+    }
+    Some(out)
 }
 
 fn source(image: &Image, reference: &str) -> Source {
@@ -99,102 +178,4 @@ fn source_kind(kind: &SourceKind) -> &'static str {
         SourceKind::Registry => "registry",
         _ => "image",
     }
-}
-
-/// The visitor. Without aliases it reads what the path patterns select;
-/// with them (the second walk) only the files that stand for a fixed
-/// location through symbolic links.
-struct Cataloger {
-    inventory: Inventory,
-    aliases: Option<Aliases>,
-}
-
-impl Cataloger {
-    /// The cataloger for a file, and the note that says why when the file
-    /// is read as another path.
-    fn wants(&self, path: &str, mode: u32) -> Option<(FileKind, Option<String>)> {
-        match &self.aliases {
-            None => self.inventory.wants(path, mode).map(|kind| (kind, None)),
-            Some(aliases) => aliases.read_as(path).map(|(as_fixed, kind)| {
-                let note = format!(
-                    "read as /{as_fixed}: the image's symbolic links lead /{as_fixed} here"
-                );
-                (kind, Some(note))
-            }),
-        }
-    }
-}
-
-impl Visitor for Cataloger {
-    type Keep = CatalogedFile;
-
-    fn entry(&mut self, entry: &mut Entry<'_>) -> Result<Option<CatalogedFile>, VisitError> {
-        let layer = entry.layer().index;
-        let path = entry.path().to_string();
-        match entry.kind() {
-            EntryKind::Whiteout | EntryKind::Opaque => {
-                self.inventory.deleted(layer, &path);
-                return Ok(None);
-            }
-            EntryKind::File => {}
-            _ => return Ok(None),
-        }
-        let Some((kind, note)) = self.wants(&path, entry.mode()) else {
-            return Ok(None);
-        };
-        let mut file = match read(entry, kind, self.inventory.limits())? {
-            Content::Bytes(bytes) => self.inventory.file(layer, &path, kind, Ok(&bytes)),
-            Content::TooLarge(error) => self.inventory.file(layer, &path, kind, Err(error)),
-            Content::NotElf => return Ok(None),
-        };
-        if let Some(note) = note {
-            file.note(note);
-        }
-        Ok(Some(file))
-    }
-}
-
-enum Content {
-    Bytes(Vec<u8>),
-    /// An executable that is not an ELF binary (a script): not cataloged.
-    NotElf,
-    TooLarge(CatalogError),
-}
-
-/// Reads what a cataloger needs: nothing for databases reported unread, the
-/// first four bytes of an executable before the rest, at most the kind's
-/// limit of anything.
-fn read(entry: &mut Entry<'_>, kind: FileKind, limits: &Limits) -> std::io::Result<Content> {
-    let limit = limits.for_kind(kind);
-    if kind == FileKind::RpmUnsupported {
-        return Ok(Content::Bytes(Vec::new()));
-    }
-    let size = entry.size();
-    if size > limit {
-        if kind == FileKind::Executable {
-            // Huge executables are not worth a warning unless they are ELF.
-            let mut head = [0u8; 4];
-            if entry.read_exact(&mut head).is_err() || !looks_like_elf(&head) {
-                return Ok(Content::NotElf);
-            }
-        }
-        return Ok(Content::TooLarge(CatalogError::TooLarge {
-            what: format!("{size}-byte file"),
-            limit,
-        }));
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    if kind == FileKind::Executable {
-        let mut head = [0u8; 4];
-        if size < 4 {
-            return Ok(Content::NotElf);
-        }
-        entry.read_exact(&mut head)?;
-        if !looks_like_elf(&head) {
-            return Ok(Content::NotElf);
-        }
-        bytes.extend_from_slice(&head);
-    }
-    entry.take(limit).read_to_end(&mut bytes)?;
-    Ok(Content::Bytes(bytes))
 }

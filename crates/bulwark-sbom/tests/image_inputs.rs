@@ -173,13 +173,7 @@ fn registry_image_with_basic_auth_is_cataloged() {
         )
         .name("v1")
         .write();
-    registry.push_oci_layout(dir.path(), Some("v1"), "sbom/alpine:v1");
-    let reference = registry.reference("sbom/alpine:v1").to_string();
-    let options = OpenOptions {
-        registry: registry.options(),
-        ..OpenOptions::default()
-    };
-    let image = Image::open(&reference, &options).unwrap();
+    let (image, reference) = common::push_and_open(&registry, dir.path(), "v1", "sbom/alpine:v1");
     let sbom = bulwark_sbom::scan(&image, &reference, Limits::default()).unwrap();
     assert_eq!(sbom.source.kind, "registry");
     assert!(

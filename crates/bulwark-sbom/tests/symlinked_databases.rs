@@ -7,7 +7,8 @@
 
 mod common;
 
-use bulwark_image::testutil::TarBuilder;
+use bulwark_image::Compression;
+use bulwark_image::testutil::{LayoutBuilder, RegistryAuth, TarBuilder, TestRegistry};
 use bulwark_sbom::Sbom;
 use bulwark_sbom::catalog::Limits;
 
@@ -189,4 +190,80 @@ fn merged_usr_images_are_cataloged_once_without_extra_work() {
     assert_eq!(sbom.packages.len(), 1);
     assert_eq!(sbom.distro.as_ref().unwrap().id, "alpine");
     assert!(sbom.warnings.is_empty(), "{:?}", sbom.warnings);
+}
+
+#[test]
+fn executable_dpkg_status_behind_a_linked_directory_is_still_read() {
+    // chmod +x does not hide the database: the file is read both as a
+    // possible binary (it is not ELF) and as the status file it stands for.
+    let sbom = scan(vec![
+        TarBuilder::new()
+            .file_mode("opt/db/status", &status(&["hidden"]), 0o755)
+            .symlink("var/lib/dpkg", "/opt/db")
+            .finish(),
+    ]);
+    assert_eq!(
+        packages(&sbom),
+        [("hidden".into(), 0, vec!["/opt/db/status".into()])]
+    );
+}
+
+#[test]
+fn a_file_named_like_a_database_but_not_linked_is_not_cataloged() {
+    let sbom = scan(vec![
+        TarBuilder::new()
+            .file("opt/db/status", &status(&["decoy"]))
+            .file("srv/installed", b"P:musl\nV:1.2.4-r2\nA:x86_64\no:musl\n\n")
+            .finish(),
+    ]);
+    assert!(sbom.packages.is_empty(), "{:?}", packages(&sbom));
+    assert!(sbom.warnings.is_empty(), "{:?}", sbom.warnings);
+}
+
+#[test]
+fn linked_dpkg_directory_from_a_registry_is_read_in_one_walk_each_blob_fetched_once() {
+    // The status file comes before the link that makes it the database (in
+    // the tar, and a layer below): cataloged on the side during the one
+    // walk, not read again.
+    let registry = TestRegistry::start(RegistryAuth::Anonymous);
+    let dir = tempfile::tempdir().unwrap();
+    LayoutBuilder::new(dir.path())
+        .layer(
+            TarBuilder::new()
+                .file("opt/db/status", &status(&["openssl"]))
+                .file("etc/os-release", OS_RELEASE)
+                .finish(),
+            Compression::Gzip,
+        )
+        .layer(
+            TarBuilder::new()
+                .dir("var/lib/")
+                .symlink("var/lib/dpkg", "../../opt/db")
+                .finish(),
+            Compression::Gzip,
+        )
+        .name("v1")
+        .write();
+    let (image, reference) = common::push_and_open(&registry, dir.path(), "v1", "sbom/linked:v1");
+    let sbom = bulwark_sbom::scan(&image, &reference, Limits::default()).unwrap();
+    assert_eq!(
+        packages(&sbom),
+        [("openssl".into(), 0, vec!["/opt/db/status".into()])]
+    );
+    assert!(
+        sbom.warnings
+            .iter()
+            .any(|w| w.path == "/opt/db/status" && w.message.contains("/var/lib/dpkg/status")),
+        "{:?}",
+        sbom.warnings
+    );
+    for layer in image.layers() {
+        let digest = layer.digest.as_ref().unwrap().to_string();
+        assert_eq!(
+            registry.blob_fetches(&digest),
+            1,
+            "{digest}: {:?}",
+            registry.requests()
+        );
+    }
 }
