@@ -14,7 +14,10 @@
 //!   real Debian fixture image (bulwark-sbom's `build-images.sh`, 6 layers,
 //!   65 MB compressed), catalogs it and matches it against the real Go
 //!   advisories (`../shared/data/osv/go.tar.zst`) — the cost a cache miss
-//!   pays once per image and policy generation.
+//!   pays once per image and policy generation;
+//! - findings: the same image under a policy with `findings` limits only,
+//!   the in-run baseline for what `noSetuidAdded` adds on top (one walk
+//!   serves both since the set-id visitor rides along with the catalogers).
 //!
 //! Run: `cargo bench -p bulwark --bench admission_latency` (needs the
 //! Debian packages docker-registry and skopeo, and the fixture script's
@@ -223,10 +226,15 @@ fn main() {
     push(&world.store, &Client::new(&registry.options()).unwrap());
     let dir = tempfile::tempdir().unwrap();
     registry.push_oci_layout(&fixture().join("oci"), Some("bookworm"), "scan/debian:12");
+    registry.push_oci_layout(
+        &fixture().join("oci"),
+        Some("bookworm"),
+        "findings/debian:12",
+    );
     go_vulndb(dir.path());
     let scanned = format!(
-        "---\napiVersion: bulwark.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: scanned\nspec:\n  images: ['{}/scan/**']\n  findings:\n    - {{severity: unknown, fixable: true, max: 0}}\n  config:\n    noSetuidAdded: true\n",
-        registry.host()
+        "---\napiVersion: bulwark.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: scanned\nspec:\n  images: ['{host}/scan/**']\n  findings:\n    - {{severity: unknown, fixable: true, max: 0}}\n  config:\n    noSetuidAdded: true\n---\napiVersion: bulwark.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: findings-only\nspec:\n  images: ['{host}/findings/**']\n  findings:\n    - {{severity: unknown, fixable: true, max: 0}}\n",
+        host = registry.host()
     );
     std::fs::write(
         dir.path().join("policy.yaml"),
@@ -264,6 +272,16 @@ fn main() {
         let mut c = connect(port, &ca).await;
         let cold_base = measure(&mut c, N, "GET", "/healthz", b"", true).await;
         let cold = measure(&mut c, N_VERIFY, "POST", "/mutate", &review(&tagged), true).await;
+        let findings_only = format!("{}/findings/debian:12", registry.host());
+        let findings = measure(
+            &mut c,
+            N_SCAN,
+            "POST",
+            "/mutate",
+            &review(&findings_only),
+            false,
+        )
+        .await;
         let debian = format!("{}/scan/debian:12", registry.host());
         let scan = measure(&mut c, N_SCAN, "POST", "/mutate", &review(&debian), false).await;
         let (_, last) = call(&mut c, "POST", "/mutate", &review(&debian)).await;
@@ -281,6 +299,8 @@ fn main() {
         report("warm cache, pinned digest", &warm, &base);
         report("warm cache, tag (mutate + patch)", &warm_tag, &base);
         report("no cache, registry + verify", &cold, &cold_base);
-        report("no cache, + layer scan (65 MB)", &scan, &cold_base);
+        report("no cache, + findings (65 MB)", &findings, &cold_base);
+        report("no cache, + findings + set-id", &scan, &cold_base);
+        report("findings + set-id vs findings", &scan, &findings);
     });
 }

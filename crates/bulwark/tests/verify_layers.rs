@@ -449,7 +449,7 @@ fn without_a_trusted_base_every_setuid_file_counts_unless_allowed() {
 }
 
 #[test]
-fn layers_come_from_the_registry_at_the_verified_digest() {
+fn layers_come_from_the_registry_at_the_verified_digest_each_blob_fetched_once() {
     let registry = TestRegistry::start(RegistryAuth::Anonymous);
     registry.push_oci_layout(&fixture().join("oci"), Some("bookworm"), "team/debian:1");
     let env = setup();
@@ -463,6 +463,18 @@ fn layers_come_from_the_registry_at_the_verified_digest() {
     let image = format!("{}/team/debian:1", registry.host());
     let (code, from_registry) = verify(&data, &image, &policy, &["--plain-http"]);
     assert_eq!(code, 1, "{from_registry:#}");
+    // Findings and set-id files come from one walk: every layer blob was
+    // downloaded once.
+    let (_, manifest, _) = fixture_image();
+    for layer in manifest["layers"].as_array().unwrap() {
+        let digest = layer["digest"].as_str().unwrap();
+        assert_eq!(
+            registry.blob_fetches(digest),
+            1,
+            "{digest}: {:?}",
+            registry.requests()
+        );
+    }
     let setid = rule(&from_registry, "config/no-setuid-added")["reason"]
         .as_str()
         .unwrap();

@@ -2,7 +2,10 @@
 //! verified, for what policies need beyond manifests and signatures:
 //! vulnerability findings (a `bulwark-sbom` catalog matched against the
 //! local `bulwark-vulndb` store, read-only) and the set-uid/set-gid files
-//! that survive in the image (a `bulwark-image` walk).
+//! that survive in the image (a `bulwark-image` walk). A policy that needs
+//! both gets them from one walk: the set-id visitor rides along with the
+//! catalogers (`bulwark_sbom::scan_with`), so the layers are decompressed,
+//! and from a registry downloaded, once.
 //!
 //! The image is opened by the digest the evidence was collected for and
 //! refused if the walker lands on another manifest, so the findings and
@@ -17,10 +20,13 @@ use std::sync::Arc;
 
 use bulwark_image::registry::RegistryOptions;
 use bulwark_image::{Image, ImageInput, OpenOptions};
+use bulwark_sbom::catalog::Limits;
 use bulwark_trust::evidence::{ImageEvidence, Needs};
 use bulwark_trust::gate::Enricher;
+use bulwark_vulndb::store::Store;
 
 pub use findings::VulnSource;
+use setuid::SetIdFiles;
 
 use super::LayoutStore;
 
@@ -92,11 +98,40 @@ impl Enricher for Inspector {
                 return;
             }
         };
-        if needs.findings {
-            ev.findings = Some(self.vulns.findings(&image, &ev.reference, &ev.digest));
+        let store = needs.findings.then(|| self.vulns.store());
+        match store {
+            Some(Ok(store)) => self.catalog(&image, &store, ev, needs.setuid_files),
+            Some(Err(why)) => {
+                ev.findings = Some(Err(why));
+                if needs.setuid_files {
+                    ev.setuid_files = Some(setuid::files(&image));
+                }
+            }
+            None if needs.setuid_files => ev.setuid_files = Some(setuid::files(&image)),
+            None => {}
         }
-        if needs.setuid_files {
-            ev.setuid_files = Some(setuid::files(&image));
+    }
+}
+
+impl Inspector {
+    /// Findings, and the set-id files when `setuid` asks for them, from one
+    /// walk of the image.
+    fn catalog(&self, image: &Image, store: &Store, ev: &mut ImageEvidence, setuid: bool) {
+        let name = ev.reference.to_string();
+        let set_ids = setuid.then(SetIdFiles::default);
+        match bulwark_sbom::scan_with(image, &name, Limits::default(), set_ids) {
+            Ok((sbom, kept)) => {
+                ev.findings = Some(self.vulns.findings(store, &sbom, &ev.reference, &ev.digest));
+                if setuid {
+                    ev.setuid_files = Some(Ok(setuid::survivors(kept)));
+                }
+            }
+            Err(e) => {
+                ev.findings = Some(Err(format!("cataloging {name}: {e}")));
+                if setuid {
+                    ev.setuid_files = Some(Err(e.to_string()));
+                }
+            }
         }
     }
 }

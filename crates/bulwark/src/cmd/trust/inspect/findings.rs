@@ -5,8 +5,7 @@
 
 use std::path::PathBuf;
 
-use bulwark_image::Image;
-use bulwark_sbom::catalog::Limits;
+use bulwark_sbom::Sbom;
 use bulwark_trust::evidence::Finding;
 use bulwark_trust::{Digest, ImageRef};
 use bulwark_vulndb::matcher::match_components;
@@ -24,21 +23,27 @@ pub struct VulnSource {
 }
 
 impl VulnSource {
-    /// Findings of `image` (opened at `digest`), as `reference` names it.
+    /// The store, if it exists and is fresh enough under the staleness
+    /// policy; checked before the image is read.
+    pub fn store(&self) -> Result<Store, String> {
+        let store = Store::open_existing(&self.db).map_err(|e| e.to_string())?;
+        self.stale.enforce(&store).map_err(|e| format!("{e:#}"))?;
+        Ok(store)
+    }
+
+    /// Findings of `sbom` (the image at `digest`, as `reference` names it)
+    /// in `store`.
     pub fn findings(
         &self,
-        image: &Image,
+        store: &Store,
+        sbom: &Sbom,
         reference: &ImageRef,
         digest: &Digest,
     ) -> Result<Vec<Finding>, String> {
-        let store = Store::open_existing(&self.db).map_err(|e| e.to_string())?;
-        self.stale.enforce(&store).map_err(|e| format!("{e:#}"))?;
-        let name = reference.to_string();
-        let sbom = bulwark_sbom::scan(image, &name, Limits::default())
-            .map_err(|e| format!("cataloging {name}: {e}"))?;
-        let (components, _) = bulwark_vulndb::sbom::components(&sbom);
-        let source = StoreAdvisories::new(&store).map_err(|e| e.to_string())?;
+        let (components, _) = bulwark_vulndb::sbom::components(sbom);
+        let source = StoreAdvisories::new(store).map_err(|e| e.to_string())?;
         let report = match_components(&components, &source).map_err(|e| e.to_string())?;
+        let name = reference.to_string();
         let pinned = reference.with_digest(digest.clone()).pinned_form();
         let digest = digest.to_string();
         let ids = [name.as_str(), pinned.as_str(), digest.as_str()];

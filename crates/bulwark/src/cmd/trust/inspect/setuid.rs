@@ -4,31 +4,36 @@
 
 use std::collections::HashMap;
 
-use bulwark_image::{Entry, EntryKind, Image, Layer, VisitError, Visitor};
+use bulwark_image::{Entry, EntryKind, Image, Kept, Layer, VisitError, Visitor};
 use bulwark_trust::evidence::SetuidFile;
 
 const SET_ID: u32 = 0o6000;
 
-/// Set-uid/set-gid files of `image` that a container would see.
+/// Set-uid/set-gid files of `image` that a container would see (a walk of
+/// their own, for policies that need no findings).
 pub fn files(image: &Image) -> Result<Vec<SetuidFile>, String> {
     let walked = image
         .walk(&mut SetIdFiles::default())
         .map_err(|e| e.to_string())?;
-    Ok(walked
-        .kept
-        .into_iter()
+    Ok(survivors(walked.kept))
+}
+
+/// The evidence from what [`SetIdFiles`] kept, in this walk or in one it
+/// shared.
+pub fn survivors(kept: Vec<Kept<u32>>) -> Vec<SetuidFile> {
+    kept.into_iter()
         .map(|k| SetuidFile {
             layer: k.layer,
             path: k.path.to_string(),
             mode: k.value,
         })
-        .collect())
+        .collect()
 }
 
 /// Keeps set-id files; remembers this layer's regular files' modes for its
 /// hard links.
 #[derive(Default)]
-struct SetIdFiles {
+pub struct SetIdFiles {
     layer_modes: HashMap<String, u32>,
 }
 
