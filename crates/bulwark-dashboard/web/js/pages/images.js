@@ -51,6 +51,13 @@ export function checksTable(checks) {
   );
 }
 
+// "#N" for the finding's layer (by diff id), its build step when known.
+function layerOf(image, diffId) {
+  const layer = (image.layers || []).find((l) => l.diff_id === diffId);
+  if (!layer) return "–";
+  return layer.created_by ? `#${layer.index} ${layer.created_by}` : `#${layer.index}`;
+}
+
 async function one(id) {
   const [image, findings] = await Promise.all([api.image(id), api.findings(id)]);
   return h(
@@ -60,9 +67,19 @@ async function one(id) {
     h("p", {}, h("code", {}, image.digest), ` · ${image.packages} packages · scanned ${time(image.scanned_at)}`),
     section("Configuration checks (CIS Docker Benchmark, section 4)", checksTable(image.checks)),
     section(
+      `Layers (${(image.layers || []).length})`,
+      table(
+        ["#", "Diff ID", "Build step"],
+        (image.layers || []).map((l) =>
+          h("tr", {}, h("td", { class: "num" }, String(l.index)), h("td", {}, h("code", {}, l.diff_id)), h("td", {}, l.created_by || "–")),
+        ),
+        { id: "layers" },
+      ),
+    ),
+    section(
       `Vulnerabilities (${findings.length})`,
       table(
-        ["Vulnerability", "Severity", "Package", "Version", "Fixed in", "Summary"],
+        ["Vulnerability", "Severity", "Package", "Version", "Fixed in", "Layer", "Summary"],
         findings.map((f) =>
           h(
             "tr",
@@ -72,6 +89,7 @@ async function one(id) {
             h("td", {}, f.package),
             h("td", {}, f.version),
             h("td", {}, f.fixed || "–"),
+            h("td", {}, layerOf(image, f.layer)),
             h("td", {}, f.summary),
           ),
         ),
