@@ -32,7 +32,7 @@ use std::sync::Arc;
 use aya::maps::{Array, HashMap, Map, MapData, RingBuf};
 use aya::programs::{Program, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
-use bulwark_core::{Decision, Process};
+use bulwark_core::Decision;
 
 pub use event::{Kind, MemfdEvent, W_KILL, Watch};
 
@@ -215,15 +215,7 @@ fn report(event: &MemfdEvent, owners: &dyn Owners, sink: &dyn DenialSink) {
         );
         return;
     };
-    let mut ancestry = procinfo::ancestry(event.tid);
-    if ancestry.is_empty() {
-        ancestry.push(Process {
-            pid: event.tid,
-            tgid: event.tgid,
-            comm: event.comm.clone(),
-            ..Process::default()
-        });
-    }
+    let ancestry = procinfo::ancestry_or_reported(event.tid, event.tgid, &event.comm);
     let denial = event.denial(owner, ancestry);
     if let Kind::ExecRan { killed: false } = event.kind {
         sink.health(&health_alert(

@@ -77,6 +77,21 @@ pub fn ancestry(tid: u32) -> Vec<Process> {
     out
 }
 
+/// [`ancestry`] of a thread the kernel reported after the fact; when it is
+/// gone already, what the kernel said of it is all there is.
+pub fn ancestry_or_reported(tid: u32, tgid: u32, comm: &str) -> Vec<Process> {
+    let found = ancestry(tid);
+    if !found.is_empty() {
+        return found;
+    }
+    vec![Process {
+        pid: tid,
+        tgid,
+        comm: comm.to_owned(),
+        ..Process::default()
+    }]
+}
+
 /// True when `tid` is a thread of this process (the agent's own accesses
 /// are never judged: it reads files of the containers it protects).
 pub fn is_own_thread(tid: u32) -> bool {

@@ -3,9 +3,13 @@
 //!
 //! ```text
 //!  kernel   tracepoints (bpf/*.bpf.c, C, CO-RE) --filter: containers / watched cgroups
-//!             |  ring buffer              loss: kernel_state, kernel_ringbuf (per type)
-//!  reader   decode (wire) -> convert -> enrich: exe cache, attribution (bulwark-containers)
-//!             |  bounded queue            loss: decode, queue
+//!             |  two ring buffers: priority lane (exec, fork, exit, priv, ptrace, mount,
+//!             |  module, bind, listen) and bulk lane (open, connect, accept)
+//!             |                           loss: kernel_state, kernel_ringbuf (per type)
+//!  reader   priority lane first, merged by timestamp; decode (wire) -> convert -> enrich:
+//!             |  exe cache, attribution (bulwark-containers)
+//!             |  bounded queue, last quarter kept for the priority lane
+//!             |                           loss: decode, queue
 //!  consumer EventStream of Record::{Event, Health}  (the agent's sinks, the profile stage)
 //! ```
 //!

@@ -19,9 +19,27 @@ use bulwark_core::EventKind;
 use bulwark_sensor::wire::ev;
 use bulwark_sensor::{Hop, SensorConfig};
 use bulwark_testkit::Container;
-use support::{start, stop_and_collect, watched_only};
+use support::{Collected, start, stop_and_collect, watched_only};
 
 const OPENS: u64 = 20_000;
+
+/// Runs `script` in a watched container while the consumer reads nothing,
+/// then stops the sensor and collects everything.
+fn flood(cfg: SensorConfig, name: &str, script: &str) -> Collected {
+    let (sensor, stream) = start(cfg);
+    let mut c = Container::builder(name)
+        .args(["sh", "-c", script])
+        .create()
+        .unwrap();
+    sensor.watch_cgroup(c.cgroup_v2_id().unwrap()).unwrap();
+    c.start().unwrap();
+    assert!(
+        c.wait(std::time::Duration::from_secs(120))
+            .unwrap()
+            .success()
+    );
+    stop_and_collect(sensor, stream)
+}
 
 #[test]
 fn every_event_is_delivered_or_counted_under_saturation() {
@@ -30,21 +48,8 @@ fn every_event_is_delivered_or_counted_under_saturation() {
         queue_capacity: 4,
         ..watched_only()
     };
-    let (sensor, stream) = start(cfg);
     let script = format!("i=0; while [ $i -lt {OPENS} ]; do : < /etc/passwd; i=$((i+1)); done");
-    let mut c = Container::builder("saturate")
-        .args(["sh", "-c", &script])
-        .create()
-        .unwrap();
-    sensor.watch_cgroup(c.cgroup_v2_id().unwrap()).unwrap();
-    c.start().unwrap();
-    // The consumer reads nothing until the load is over.
-    assert!(
-        c.wait(std::time::Duration::from_secs(120))
-            .unwrap()
-            .success()
-    );
-    let got = stop_and_collect(sensor, stream);
+    let got = flood(cfg, "saturate", &script);
     let s = &got.stats;
     let open = usize::from(ev::OPEN);
 
@@ -100,23 +105,11 @@ fn execs_amid_an_open_flood_that_overflows_the_bulk_lane_are_all_delivered() {
         queue_capacity: 1024,
         ..watched_only()
     };
-    let (sensor, stream) = start(cfg);
     let script = format!(
         "i=0; while [ $i -lt {OPENS} ]; do : < /etc/passwd; \
          if [ $((i % 500)) -eq 0 ]; then /bin/busybox true lane-marker; fi; i=$((i+1)); done"
     );
-    let mut c = Container::builder("lanes")
-        .args(["sh", "-c", &script])
-        .create()
-        .unwrap();
-    sensor.watch_cgroup(c.cgroup_v2_id().unwrap()).unwrap();
-    c.start().unwrap();
-    assert!(
-        c.wait(std::time::Duration::from_secs(120))
-            .unwrap()
-            .success()
-    );
-    let got = stop_and_collect(sensor, stream);
+    let got = flood(cfg, "lanes", &script);
     let s = &got.stats;
     let open = usize::from(ev::OPEN);
     assert!(s.kernel_ringbuf[open] > 0, "no ring overflow: {s:?}");

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use bulwark_core::{ContainerId, Decision, Mode, Process, WorkloadId};
+use bulwark_core::{ContainerId, Decision, Mode, WorkloadId};
 
 use super::wire::NetEvent;
 use crate::denial::{Class, Denial, DenialSink};
@@ -42,16 +42,7 @@ fn report(event: &NetEvent, owners: &dyn Owners, sink: &dyn DenialSink) {
         );
         return;
     };
-    let mut ancestry = procinfo::ancestry(event.tid);
-    if ancestry.is_empty() {
-        // Gone already: what the kernel told us is all there is.
-        ancestry.push(Process {
-            pid: event.tid,
-            tgid: event.tgid,
-            comm: event.comm.clone(),
-            ..Process::default()
-        });
-    }
+    let ancestry = procinfo::ancestry_or_reported(event.tid, event.tgid, &event.comm);
     let decision = if event.refused {
         Decision::Deny
     } else {
