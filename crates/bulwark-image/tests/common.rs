@@ -60,3 +60,21 @@ pub fn tar_dir(dir: &Path, out: &Path) {
     b.append_dir_all(".", dir).unwrap();
     b.finish().unwrap();
 }
+
+/// Writes the blobs of two single-layer images into the layout at `dir`,
+/// linux/amd64 and linux/arm64/v8, each with a file `arch` naming its
+/// architecture; returns their manifests' descriptors (no index written).
+pub fn two_platforms(dir: &Path) -> [bulwark_image::Descriptor; 2] {
+    ["linux/amd64", "linux/arm64/v8"].map(|platform| {
+        let arch = platform.split('/').nth(1).unwrap();
+        bulwark_image::testutil::LayoutBuilder::new(dir)
+            .platform(platform)
+            .layer(
+                bulwark_image::testutil::TarBuilder::new()
+                    .file("arch", arch.as_bytes())
+                    .finish(),
+                bulwark_image::Compression::Gzip,
+            )
+            .write_manifest()
+    })
+}

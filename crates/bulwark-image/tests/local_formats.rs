@@ -195,20 +195,7 @@ fn walk_only_reads_every_layer_and_counts_entries() {
 #[test]
 fn multi_platform_index_picks_the_requested_platform() {
     let tmp = tempfile::tempdir().unwrap();
-    let amd = LayoutBuilder::new(tmp.path())
-        .platform("linux/amd64")
-        .layer(
-            TarBuilder::new().file("arch", b"amd64").finish(),
-            Compression::Gzip,
-        )
-        .write_manifest();
-    let arm = LayoutBuilder::new(tmp.path())
-        .platform("linux/arm64/v8")
-        .layer(
-            TarBuilder::new().file("arch", b"arm64").finish(),
-            Compression::Gzip,
-        )
-        .write_manifest();
+    let [amd, arm] = common::two_platforms(tmp.path());
     bulwark_image::testutil::write_index(tmp.path(), &[amd, arm]);
     for (platform, want) in [("linux/arm64", "arm64"), ("linux/amd64", "amd64")] {
         let options = OpenOptions {

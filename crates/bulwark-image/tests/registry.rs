@@ -127,20 +127,7 @@ fn token_auth_registry_gets_a_scoped_token_from_the_realm() {
 fn multi_arch_index_from_the_registry_honours_platform() {
     let registry = TestRegistry::start(RegistryAuth::Anonymous);
     let tmp = tempfile::tempdir().unwrap();
-    let amd = LayoutBuilder::new(tmp.path())
-        .platform("linux/amd64")
-        .layer(
-            TarBuilder::new().file("arch", b"amd64").finish(),
-            Compression::Gzip,
-        )
-        .write_manifest();
-    let arm = LayoutBuilder::new(tmp.path())
-        .platform("linux/arm64/v8")
-        .layer(
-            TarBuilder::new().file("arch", b"arm64").finish(),
-            Compression::Gzip,
-        )
-        .write_manifest();
+    let [amd, arm] = common::two_platforms(tmp.path());
     // index.json -> a nested index blob -> two manifests, as skopeo expects
     let nested = serde_json::json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": [amd, arm]});
     let mut index_desc = bulwark_image::testutil::write_blob(

@@ -107,16 +107,15 @@ async fn tls12_downgrade_is_refused() {
     let pki = Pki::new("example.org");
     let mesh = Mesh::start(&pki, WEB, API, &allow_web_to_api(), Mode::Enforce, false).await;
     let svid = pki.issue(WEB);
-    let result = hostile_client(mesh.inbound, &svid.chain, &svid.key_pkcs8, Tls::V12Only).await;
+    let result = mesh
+        .refused(
+            &svid.chain,
+            &svid.key_pkcs8,
+            Tls::V12Only,
+            "TLS 1.3 is required",
+        )
+        .await;
     assert!(result.is_err());
-    let rec = mesh.server_log.wait_for(|r| r["decision"] == "deny").await;
-    assert!(
-        rec["reason"]
-            .as_str()
-            .unwrap()
-            .contains("TLS 1.3 is required"),
-        "{rec}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -125,15 +124,14 @@ async fn wrong_trust_domain_is_refused() {
     let foreign = Pki::new("other.org");
     let mesh = Mesh::start(&pki, WEB, API, &allow_web_to_api(), Mode::Enforce, false).await;
     let svid = foreign.issue("spiffe://other.org/web");
-    let _ = hostile_client(mesh.inbound, &svid.chain, &svid.key_pkcs8, Tls::V13).await;
-    let rec = mesh.server_log.wait_for(|r| r["decision"] == "deny").await;
-    assert!(
-        rec["reason"]
-            .as_str()
-            .unwrap()
-            .contains("no trust bundle for trust domain other.org"),
-        "{rec}"
-    );
+    let _ = mesh
+        .refused(
+            &svid.chain,
+            &svid.key_pkcs8,
+            Tls::V13,
+            "no trust bundle for trust domain other.org",
+        )
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -142,15 +140,14 @@ async fn impostor_ca_for_our_trust_domain_is_refused() {
     let impostor = Pki::new("example.org");
     let mesh = Mesh::start(&pki, WEB, API, &allow_web_to_api(), Mode::Enforce, false).await;
     let svid = impostor.issue(WEB);
-    let _ = hostile_client(mesh.inbound, &svid.chain, &svid.key_pkcs8, Tls::V13).await;
-    let rec = mesh.server_log.wait_for(|r| r["decision"] == "deny").await;
-    assert!(
-        rec["reason"]
-            .as_str()
-            .unwrap()
-            .contains("not issued by a CA of trust domain example.org"),
-        "{rec}"
-    );
+    let _ = mesh
+        .refused(
+            &svid.chain,
+            &svid.key_pkcs8,
+            Tls::V13,
+            "not issued by a CA of trust domain example.org",
+        )
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -158,12 +155,7 @@ async fn expired_certificate_is_refused() {
     let pki = Pki::new("example.org");
     let mesh = Mesh::start(&pki, WEB, API, &allow_web_to_api(), Mode::Enforce, false).await;
     let (chain, key) = pki.forge(&[WEB], Forge::Expired);
-    let _ = hostile_client(mesh.inbound, &chain, &key, Tls::V13).await;
-    let rec = mesh.server_log.wait_for(|r| r["decision"] == "deny").await;
-    assert!(
-        rec["reason"].as_str().unwrap().contains("expired at"),
-        "{rec}"
-    );
+    let _ = mesh.refused(&chain, &key, Tls::V13, "expired at").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -171,12 +163,7 @@ async fn certificate_with_two_uri_sans_is_refused() {
     let pki = Pki::new("example.org");
     let mesh = Mesh::start(&pki, WEB, API, &allow_web_to_api(), Mode::Enforce, false).await;
     let (chain, key) = pki.forge(&["spiffe://example.org/evil", WEB], Forge::Leaf);
-    let _ = hostile_client(mesh.inbound, &chain, &key, Tls::V13).await;
-    let rec = mesh.server_log.wait_for(|r| r["decision"] == "deny").await;
-    assert!(
-        rec["reason"].as_str().unwrap().contains("2 URI SANs"),
-        "{rec}"
-    );
+    let _ = mesh.refused(&chain, &key, Tls::V13, "2 URI SANs").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -184,27 +171,16 @@ async fn ca_certificate_used_as_leaf_is_refused() {
     let pki = Pki::new("example.org");
     let mesh = Mesh::start(&pki, WEB, API, &allow_web_to_api(), Mode::Enforce, false).await;
     let (chain, key) = pki.forge(&[WEB], Forge::CaAsLeaf);
-    let _ = hostile_client(mesh.inbound, &chain, &key, Tls::V13).await;
-    let rec = mesh.server_log.wait_for(|r| r["decision"] == "deny").await;
-    assert!(
-        rec["reason"].as_str().unwrap().contains("CA certificate"),
-        "{rec}"
-    );
+    let _ = mesh.refused(&chain, &key, Tls::V13, "CA certificate").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn client_without_certificate_is_refused() {
     let pki = Pki::new("example.org");
     let mesh = Mesh::start(&pki, WEB, API, &allow_web_to_api(), Mode::Enforce, false).await;
-    let _ = hostile_client(mesh.inbound, &[], &[], Tls::V13).await;
-    let rec = mesh.server_log.wait_for(|r| r["decision"] == "deny").await;
-    assert!(
-        rec["reason"]
-            .as_str()
-            .unwrap()
-            .contains("no client certificate"),
-        "{rec}"
-    );
+    let _ = mesh
+        .refused(&[], &[], Tls::V13, "no client certificate")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -34,6 +34,17 @@ fn packages(sbom: &Sbom) -> Vec<(String, usize, Vec<String>)> {
         .collect()
 }
 
+/// The SBOM warns that `path` was read as the fixed location `fixed`.
+fn assert_read_as(sbom: &Sbom, path: &str, fixed: &str) {
+    assert!(
+        sbom.warnings
+            .iter()
+            .any(|w| w.path == path && w.message.contains(fixed)),
+        "{:?}",
+        sbom.warnings
+    );
+}
+
 const OS_RELEASE: &[u8] = b"ID=debian\nVERSION_ID=\"12\"\n";
 
 #[test]
@@ -80,13 +91,7 @@ fn dpkg_directory_linked_elsewhere_is_read_where_the_link_leads() {
         sbom.packages[0].purl,
         "pkg:deb/debian/openssl@1.0-1?arch=amd64&distro=debian-12"
     );
-    assert!(
-        sbom.warnings
-            .iter()
-            .any(|w| w.path == "/opt/db/status" && w.message.contains("/var/lib/dpkg/status")),
-        "{:?}",
-        sbom.warnings
-    );
+    assert_read_as(&sbom, "/opt/db/status", "/var/lib/dpkg/status");
 }
 
 #[test]
@@ -250,13 +255,7 @@ fn linked_dpkg_directory_from_a_registry_is_read_in_one_walk_each_blob_fetched_o
         packages(&sbom),
         [("openssl".into(), 0, vec!["/opt/db/status".into()])]
     );
-    assert!(
-        sbom.warnings
-            .iter()
-            .any(|w| w.path == "/opt/db/status" && w.message.contains("/var/lib/dpkg/status")),
-        "{:?}",
-        sbom.warnings
-    );
+    assert_read_as(&sbom, "/opt/db/status", "/var/lib/dpkg/status");
     for layer in image.layers() {
         let digest = layer.digest.as_ref().unwrap().to_string();
         assert_eq!(

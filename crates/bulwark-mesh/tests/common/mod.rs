@@ -330,6 +330,25 @@ impl Mesh {
     }
 
     /// Sends a raw HTTP/1.1 request through the client proxy; returns the response.
+    /// Plays [`hostile_client`] against the inbound listener and asserts
+    /// the server logs a denial whose reason contains `reason`; returns
+    /// what the client saw.
+    pub async fn refused(
+        &self,
+        chain: &[CertificateDer<'static>],
+        key: &[u8],
+        version: Tls,
+        reason: &str,
+    ) -> Result<(), String> {
+        let result = hostile_client(self.inbound, chain, key, version).await;
+        let rec = self.server_log.wait_for(|r| r["decision"] == "deny").await;
+        assert!(
+            rec["reason"].as_str().unwrap_or_default().contains(reason),
+            "{rec}"
+        );
+        result
+    }
+
     pub async fn http_through_client(&self, request: &str) -> String {
         let mut app = TcpStream::connect(self.outbound).await.unwrap();
         app.write_all(request.as_bytes()).await.unwrap();
