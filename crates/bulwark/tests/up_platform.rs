@@ -349,3 +349,30 @@ fn is_zombie(pid: u32) -> bool {
             == Some("Z")
     })
 }
+
+/// The race `--up-parent` closes: a part whose `up` died before it asked
+/// for the parent-death signal sees another parent and does not start.
+#[test]
+fn a_part_whose_up_is_already_gone_does_not_start() -> Result<()> {
+    let gone = std::process::id() + 1;
+    let out = Command::new(BIN)
+        .args(["--up-parent", &gone.to_string(), "version"])
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.code() == Some(2), "{}: {err}", out.status);
+    ensure!(
+        err.contains(&format!("bulwark up (pid {gone}) is gone")),
+        "{err}"
+    );
+    ensure!(out.stdout.is_empty(), "the part ran: {:?}", out.stdout);
+    // With the real parent it runs.
+    let out = Command::new(BIN)
+        .args(["--up-parent", &std::process::id().to_string(), "version"])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
