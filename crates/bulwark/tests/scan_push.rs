@@ -381,3 +381,77 @@ fn a_role_that_may_not_create_images_is_refused_in_one_line() {
         "no report before the flags are checked"
     );
 }
+
+#[test]
+fn changes_found_while_the_server_is_down_are_pushed_by_the_next_import() {
+    let Setup {
+        tmp,
+        data,
+        server,
+        token,
+        layout,
+        digest,
+        ..
+    } = setup("scanner");
+    let token = token.to_str().unwrap();
+    ok(&bulwark(
+        &data,
+        &[
+            "scan",
+            &layout,
+            "--server",
+            &server.url,
+            "--token-file",
+            token,
+        ],
+    ));
+    // Nothing listens here: the import's push fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let adv2 = tmp.path().join("adv2");
+    write_record(&adv2, "PYSEC-0000-2", "2024-02-01T00:00:00Z", "3.0", "high");
+    let out = bulwark(
+        &data,
+        &[
+            "db",
+            "import",
+            adv2.to_str().unwrap(),
+            "--server",
+            &down,
+            "--token-file",
+            token,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 image(s) not pushed"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(
+        findings(&server, &digest).len(),
+        1,
+        "the server has not seen it"
+    );
+
+    // The next import changes nothing, and still sends what was missed.
+    let out = ok(&bulwark(
+        &data,
+        &[
+            "db",
+            "import",
+            adv2.to_str().unwrap(),
+            "--server",
+            &server.url,
+            "--token-file",
+            token,
+        ],
+    ));
+    assert!(out.contains("pushed the findings of 1 image(s)"), "{out}");
+    let ids: Vec<String> = findings(&server, &digest)
+        .into_iter()
+        .map(|f| f.0)
+        .collect();
+    assert_eq!(ids, ["PYSEC-0000-1", "PYSEC-0000-2"]);
+    let pending = data.join("vulndb").join("server-push-pending");
+    assert!(!pending.exists(), "nothing is left pending");
+}

@@ -190,29 +190,10 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         re.components
     );
     if let Some(pusher) = pusher {
-        push_changed(&store, &pusher, &re.events)?;
+        let pending = args.data.vulndb().with_file_name("server-push-pending");
+        super::server_push::push_rematched(&store, &pusher, &re.events, &pending)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Sends each image whose findings changed, with its findings now (the
-/// server replaces that image's findings).
-fn push_changed(
-    store: &Store,
-    pusher: &super::server_push::Pusher,
-    events: &[bulwark_vulndb::store::FindingEvent],
-) -> anyhow::Result<()> {
-    let digests: std::collections::BTreeSet<&str> =
-        events.iter().map(|e| e.image_digest.as_str()).collect();
-    let mut pushed = 0;
-    for digest in digests {
-        if let Some(body) = super::server_push::rematch_body(store, digest)? {
-            pusher.push(&body)?;
-            pushed += 1;
-        }
-    }
-    println!("pushed the findings of {pushed} image(s) to the server");
-    Ok(())
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {

@@ -4,7 +4,9 @@
 //! `scanner` role and to roles that manage images). Pushing the same digest
 //! again replaces its findings on the server.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use bulwark_server::api::images::{FindingBody, ScanBody};
 use bulwark_server::model::LayerView;
 use bulwark_vulndb::matcher::Finding;
 use bulwark_vulndb::report::ScanReport;
-use bulwark_vulndb::store::Store;
+use bulwark_vulndb::store::{FindingEvent, Store};
 use ureq::tls::{TlsConfig, TlsProvider};
 
 #[derive(clap::Args, Debug)]
@@ -151,6 +153,80 @@ pub fn rematch_body(store: &Store, digest: &str) -> anyhow::Result<Option<ScanBo
         layers: None,
         findings: findings.iter().map(|f| finding_body(&f.finding)).collect(),
     }))
+}
+
+/// Sends each image whose findings changed (the `events` of a re-match),
+/// with its findings now. Images that could not be sent are kept in
+/// `pending` and sent first by the next call, so a server that was down
+/// misses no change.
+pub fn push_rematched(
+    store: &Store,
+    pusher: &Pusher,
+    events: &[FindingEvent],
+    pending: &Path,
+) -> anyhow::Result<()> {
+    let mut digests = read_pending(pending)?;
+    digests.extend(events.iter().map(|e| e.image_digest.clone()));
+    let (mut pushed, mut failed, mut first_error) = (0, BTreeSet::new(), None);
+    for digest in digests {
+        let Some(body) = rematch_body(store, &digest)? else {
+            continue;
+        };
+        match pusher.push(&body) {
+            Ok(()) => pushed += 1,
+            Err(e) => {
+                failed.insert(digest);
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    write_pending(pending, &failed)?;
+    println!("pushed the findings of {pushed} image(s) to the server");
+    match first_error {
+        None => Ok(()),
+        Some(e) => Err(e.context(format!(
+            "{} image(s) not pushed; listed in {} and pushed by the next `db import --server`",
+            failed.len(),
+            pending.display()
+        ))),
+    }
+}
+
+fn read_pending(path: &Path) -> anyhow::Result<BTreeSet<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeSet::new()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("reading {}", path.display()))),
+    }
+}
+
+/// Replaces the list atomically (removed when empty).
+fn write_pending(path: &Path, digests: &BTreeSet<String>) -> anyhow::Result<()> {
+    if digests.is_empty() {
+        return match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(anyhow::Error::new(e).context(format!("removing {}", path.display())))
+            }
+            _ => Ok(()),
+        };
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("writing {}", path.display()))?;
+    for d in digests {
+        writeln!(tmp, "{d}").with_context(|| format!("writing {}", path.display()))?;
+    }
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 /// The key a scan is stored under, if it is an image digest (root
