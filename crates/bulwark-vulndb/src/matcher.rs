@@ -22,12 +22,13 @@ use serde::{Deserialize, Serialize};
 use crate::ecosystem::Ecosystem;
 use crate::osv::{Affected, Event, Range, RangeType};
 use crate::version::{Scheme, Version};
+use bulwark_core::Severity;
 
 mod candidate;
 mod finding;
 pub mod severity;
 
-pub use candidate::{Candidate, CandidateEntry, package_key};
+pub use candidate::{Candidate, CandidateEntry, WireError, package_key};
 pub use finding::{Evidence, Finding};
 pub use severity::{SeverityChoice, choose_severity};
 
@@ -75,6 +76,17 @@ pub trait AdvisorySource {
     /// The records naming `name` under exactly `ecosystem`, each digested
     /// to its entries for that key ([`Candidate::of`]).
     fn advisories(&self, ecosystem: &str, name: &str) -> Result<Vec<Arc<Candidate>>, Self::Error>;
+
+    /// [`AdvisorySource::advisories`] for every key of one match run,
+    /// sorted and without duplicates; one list per key, in that order.
+    /// A source can fetch them in key order (the store walks its index
+    /// front to back).
+    fn advisories_for_keys(
+        &self,
+        keys: &[(String, String)],
+    ) -> Result<Vec<Vec<Arc<Candidate>>>, Self::Error> {
+        keys.iter().map(|(e, n)| self.advisories(e, n)).collect()
+    }
 }
 
 /// A component whose advisories could not be evaluated, and why.
@@ -108,6 +120,7 @@ pub fn match_components<S: AdvisorySource>(
     source: &S,
 ) -> Result<MatchReport, S::Error> {
     let mut report = MatchReport::default();
+    let mut known = Vec::with_capacity(components.len());
     for component in components {
         let Ok(eco) = Ecosystem::parse(&component.ecosystem) else {
             report.warnings.push(MatchWarning {
@@ -118,18 +131,102 @@ pub fn match_components<S: AdvisorySource>(
             continue;
         };
         let name = eco.normalize_name(&component.name);
+        let lookups = lookup_ecosystems(&component.ecosystem);
+        known.push((component, eco, name, lookups));
+    }
+    let (keys, key_of) = lookup_keys(&known);
+    let found = source.advisories_for_keys(&keys)?;
+    let mut hits = Vec::new();
+    let mut slots = key_of.iter();
+    for (at, (component, eco, _, lookups)) in known.iter().enumerate() {
         let mut installed = Installed::new(&component.version);
-        for lookup in lookup_ecosystems(&component.ecosystem) {
-            for candidate in source.advisories(&lookup, &name)? {
-                match_one(component, &eco, &mut installed, &candidate, &mut report);
+        for slot in slots.by_ref().take(lookups.len()) {
+            for candidate in found.get(*slot).into_iter().flatten() {
+                let hit = match_one(component, eco, &mut installed, candidate, &mut report);
+                hits.extend(hit.map(|(entry, evidence)| Hit {
+                    component: at,
+                    candidate,
+                    entry,
+                    evidence,
+                }));
             }
         }
     }
-    report
-        .findings
-        .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    report.findings.dedup_by(|a, b| a.id == b.id);
+    let ids: Vec<String> = known
+        .iter()
+        .map(|(c, ..)| Finding::component_id(c))
+        .collect();
+    report.findings = findings_of(hits, &known, &ids);
     Ok(report)
+}
+
+/// The distinct lookup keys of `known`, sorted, and for every lookup of
+/// every component in order (suffixed ecosystem first) its key's index.
+fn lookup_keys(known: &[Known<'_>]) -> (Vec<(String, String)>, Vec<usize>) {
+    let mut wanted: Vec<(&str, &str, usize)> = Vec::new();
+    for (_, _, name, lookups) in known {
+        for eco in lookups {
+            wanted.push((eco.as_str(), name.as_str(), wanted.len()));
+        }
+    }
+    wanted.sort_unstable();
+    let mut keys: Vec<(String, String)> = Vec::new();
+    let mut key_of = vec![0; wanted.len()];
+    let mut last: Option<(&str, &str)> = None;
+    for (eco, name, slot) in wanted {
+        if last != Some((eco, name)) {
+            keys.push((eco.to_string(), name.to_string()));
+            last = Some((eco, name));
+        }
+        key_of[slot] = keys.len() - 1;
+    }
+    (keys, key_of)
+}
+
+/// A component with a known ecosystem: its normalised name and the
+/// ecosystems its advisories are looked up under.
+type Known<'c> = (&'c Component, Ecosystem, String, Vec<String>);
+
+/// A record's entry that matched a component, before it becomes a
+/// [`Finding`] (small to sort; findings are built once, in order).
+struct Hit<'a> {
+    component: usize,
+    candidate: &'a Candidate,
+    entry: &'a CandidateEntry,
+    evidence: Evidence,
+}
+
+/// The findings of `hits` by severity (worst first), package, record and
+/// id; of several with one id the first found is kept.
+fn findings_of(
+    mut hits: Vec<Hit<'_>>,
+    known: &[Known<'_>],
+    ids: &[String],
+) -> Vec<Finding> {
+    // A finding id is `vuln_id/component_id`: with the record equal,
+    // comparing component ids orders (and dedups) by finding id.
+    fn key<'k>(
+        h: &'k Hit<'_>,
+        known: &'k [Known<'_>],
+        ids: &'k [String],
+    ) -> (std::cmp::Reverse<Severity>, &'k str, &'k str, &'k str) {
+        (
+            std::cmp::Reverse(h.entry.severity.severity),
+            known[h.component].0.package.as_str(),
+            h.candidate.vuln_id.as_str(),
+            ids[h.component].as_str(),
+        )
+    }
+    hits.sort_by(|a, b| key(a, known, ids).cmp(&key(b, known, ids)));
+    hits.dedup_by(|a, b| {
+        a.candidate.vuln_id == b.candidate.vuln_id && ids[a.component] == ids[b.component]
+    });
+    hits.into_iter()
+        .map(|h| {
+            let component = known[h.component].0;
+            Finding::new(component, &ids[h.component], h.candidate, h.entry, h.evidence)
+        })
+        .collect()
 }
 
 /// The component's version, parsed at most once per scheme.
@@ -161,24 +258,21 @@ impl<'a> Installed<'a> {
     }
 }
 
-fn match_one(
+/// The first entry of `candidate` affecting the component, with why;
+/// entries that cannot be evaluated become warnings.
+fn match_one<'c>(
     component: &Component,
     eco: &Ecosystem,
     installed: &mut Installed<'_>,
-    candidate: &Candidate,
+    candidate: &'c Candidate,
     report: &mut MatchReport,
-) {
+) -> Option<(&'c CandidateEntry, Evidence)> {
     if candidate.withdrawn {
-        return;
+        return None;
     }
     for entry in &candidate.entries {
         match evaluate_entry(eco, installed, &entry.versions, &entry.ranges) {
-            Ok(Some(evidence)) => {
-                report
-                    .findings
-                    .push(Finding::new(component, candidate, entry, evidence));
-                return;
-            }
+            Ok(Some(evidence)) => return Some((entry, evidence)),
             Ok(None) => {}
             Err(problem) => report.warnings.push(MatchWarning {
                 package: component.package.clone(),
@@ -187,6 +281,7 @@ fn match_one(
             }),
         }
     }
+    None
 }
 
 /// Whether `version` is affected per one `affected[]` entry, with the

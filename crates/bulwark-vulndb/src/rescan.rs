@@ -4,9 +4,10 @@
 //! open findings becomes `new`/`resolved` events.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::matcher::{
@@ -22,7 +23,7 @@ type Key = (String, String);
 /// next SBOM that holds the same package.
 pub struct StoreAdvisories<'s> {
     store: &'s Store,
-    cache: RefCell<HashMap<Key, Vec<Arc<Candidate>>>>,
+    cache: RefCell<FxHashMap<Key, Vec<Arc<Candidate>>>>,
 }
 
 impl<'s> StoreAdvisories<'s> {
@@ -50,6 +51,26 @@ impl AdvisorySource for StoreAdvisories<'_> {
             .collect();
         self.cache.borrow_mut().insert(key, found.clone());
         Ok(found)
+    }
+
+    fn advisories_for_keys(&self, keys: &[Key]) -> Result<Vec<Vec<Arc<Candidate>>>, StoreError> {
+        let mut cache = self.cache.borrow_mut();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(hit) = cache.get(key) {
+                out.push(hit.clone());
+                continue;
+            }
+            let found: Vec<Arc<Candidate>> = self
+                .store
+                .candidates_for(&key.0, &key.1)?
+                .into_iter()
+                .map(Arc::new)
+                .collect();
+            cache.insert(key.clone(), found.clone());
+            out.push(found);
+        }
+        Ok(out)
     }
 }
 
@@ -103,47 +124,46 @@ pub struct RematchSummary {
     pub components: usize,
     /// Stored inventories in total (the rest were not touched).
     pub stored: u64,
+    /// Open findings whose details changed and were rewritten (no event).
+    pub updated: usize,
     pub events: Vec<FindingEvent>,
 }
 
 /// Re-matches, in the stored inventories that contain any of
-/// `changed_keys`, the components holding such a key; the findings of
-/// every other component stand as they are.
+/// `changed_keys`, the components holding such a key (only those rows are
+/// read); the findings of every other component stand as they are.
 pub fn rematch(
     store: &Store,
     changed_keys: &BTreeSet<(String, String)>,
     now: &str,
 ) -> Result<RematchSummary, StoreError> {
-    let digests = store.inventories_with_keys(changed_keys)?;
     let mut summary = RematchSummary {
-        rematched: digests.len(),
         stored: store.inventory_count()?,
         ..RematchSummary::default()
     };
-    if digests.is_empty() {
+    if changed_keys.is_empty() {
         return Ok(summary);
     }
     let source = StoreAdvisories::new(store)?;
     store.transaction(|| {
-        for digest in &digests {
-            let Some(inv) = store.inventory(digest)? else {
-                continue;
-            };
-            let touched: Vec<Component> = inv
+        for touched in store.components_with_keys(changed_keys)? {
+            summary.rematched += 1;
+            summary.components += touched.components.len();
+            let report = match_components(&touched.components, &source)?;
+            let scope: BTreeSet<String> = touched
                 .components
-                .into_iter()
-                .filter(|c| c.keys().iter().any(|k| changed_keys.contains(k)))
+                .iter()
+                .map(Finding::component_id)
                 .collect();
-            summary.components += touched.len();
-            let report = match_components(&touched, &source)?;
-            let scope: BTreeSet<String> = touched.iter().map(Finding::component_id).collect();
-            summary.events.extend(store.record_findings_in(
-                &inv.digest,
-                &inv.reference,
+            let recorded = store.record_findings_in(
+                &touched.digest,
+                &touched.reference,
                 Some(&scope),
                 &report.findings,
                 now,
-            )?);
+            )?;
+            summary.updated += recorded.updated;
+            summary.events.extend(recorded.events);
         }
         Ok(())
     })?;

@@ -14,11 +14,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 mod advisories;
 mod corrupt;
+mod findings;
 mod inventories;
 mod schema;
 
 pub use advisories::{ImportSummary, Importer, PutOutcome, SourceStatus, Status};
-pub use inventories::{FindingEvent, StoredFinding, StoredInventory};
+pub use findings::{FindingEvent, Recorded, StoredFinding};
+pub use inventories::{StoredInventory, TouchedInventory};
 pub use schema::SCHEMA_VERSION;
 
 /// File name of the store inside the data directory.

@@ -8,6 +8,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod wire;
+
+pub use wire::WireError;
+
 use super::severity::{SeverityChoice, choose_severity, scores};
 use crate::ecosystem::Ecosystem;
 use crate::osv::{Range, SeverityScore, Vulnerability};
@@ -99,6 +103,16 @@ impl Candidate {
         })
     }
 
+    /// The stored form ([`wire`]'s binary layout).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        wire::encode(self)
+    }
+
+    /// Reads the stored form.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Candidate, WireError> {
+        wire::decode(bytes)
+    }
+
     /// Every key the record names, with its candidate.
     pub fn all_of(vuln: &Vulnerability) -> Vec<((String, String), Candidate)> {
         let mut keys: Vec<(String, String)> = vuln
@@ -142,7 +156,6 @@ mod tests {
         assert_eq!(c.entries[0].severity.source, "vendor");
         assert_eq!(c.url.as_deref(), Some("https://example.invalid/a"));
         assert!(Candidate::of(&vuln, ("AlmaLinux:8", "openssl")).is_none());
-        let text = serde_json::to_string(&c).unwrap();
-        assert_eq!(serde_json::from_str::<Candidate>(&text).unwrap(), c);
+        assert_eq!(Candidate::from_bytes(&c.to_bytes()).unwrap(), c);
     }
 }

@@ -85,8 +85,10 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// `component_id` is [`Finding::component_id`] of `c`.
     pub(crate) fn new(
         c: &Component,
+        component_id: &str,
         candidate: &Candidate,
         entry: &CandidateEntry,
         evidence: Evidence,
@@ -99,7 +101,7 @@ impl Finding {
             _ => None,
         };
         Finding {
-            id: format!("{}/{}", candidate.vuln_id, Finding::component_id(c)),
+            id: format!("{}/{component_id}", candidate.vuln_id),
             vuln_id: candidate.vuln_id.clone(),
             aliases: candidate.aliases.clone(),
             summary: candidate.summary.clone(),
@@ -123,15 +125,6 @@ impl Finding {
     /// `ecosystem/package@installed_version`.
     pub fn component_id(c: &Component) -> String {
         format!("{}/{}@{}", c.ecosystem, c.package, c.installed_version)
-    }
-
-    pub(crate) fn sort_key(&self) -> (std::cmp::Reverse<Severity>, &str, &str, &str) {
-        (
-            std::cmp::Reverse(self.severity),
-            self.package.as_str(),
-            self.vuln_id.as_str(),
-            self.id.as_str(),
-        )
     }
 
     /// Whether the record names a fixed version for this package.

@@ -174,12 +174,8 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let mut keys = Vec::new();
         for ((eco, name), candidate) in Candidate::all_of(vuln) {
-            let json = serde_json::to_string(&candidate).map_err(|e| StoreError::Data {
-                path: self.path().display().to_string(),
-                detail: e.to_string(),
-            })?;
             insert
-                .execute(params![eco, name, vuln.id, json])
+                .execute(params![eco, name, vuln.id, candidate.to_bytes()])
                 .map_err(|e| self.err(e))?;
             keys.push((eco, name));
         }
@@ -205,13 +201,13 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let text: &str = row
+            let bytes = row
                 .get_ref(0)
-                .and_then(|v| Ok(v.as_str()?))
+                .and_then(|v| Ok(v.as_blob()?))
                 .map_err(|e| self.err(e))?;
-            out.push(serde_json::from_str(text).map_err(|e| StoreError::Data {
+            out.push(Candidate::from_bytes(bytes).map_err(|e| StoreError::Data {
                 path: self.path().display().to_string(),
-                detail: e.to_string(),
+                detail: format!("candidate of ({ecosystem}, {name}): {e}"),
             })?);
         }
         Ok(out)

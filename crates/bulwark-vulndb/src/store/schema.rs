@@ -1,13 +1,51 @@
 //! Tables of the store and their version.
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, StoredInventory};
 
 /// Bumped when the tables change; older stores are migrated on open.
-pub const SCHEMA_VERSION: &str = "2";
+pub const SCHEMA_VERSION: &str = "3";
+
+const AFFECTED_KEYS: &str = "
+CREATE TABLE affected_keys (
+    ecosystem TEXT NOT NULL,
+    name TEXT NOT NULL,
+    vuln_id TEXT NOT NULL,
+    candidate BLOB NOT NULL,
+    PRIMARY KEY (ecosystem, name, vuln_id)
+) WITHOUT ROWID;
+CREATE INDEX affected_keys_by_vuln ON affected_keys(vuln_id);
+";
+
+const INVENTORIES: &str = "
+CREATE TABLE inventories (
+    digest TEXT PRIMARY KEY,
+    reference TEXT NOT NULL,
+    stored_at TEXT NOT NULL
+);
+CREATE TABLE inventory_components (
+    digest TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    component TEXT NOT NULL,
+    PRIMARY KEY (digest, seq)
+) WITHOUT ROWID;
+CREATE TABLE inventory_keys (
+    ecosystem TEXT NOT NULL,
+    name TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (ecosystem, name, digest, seq)
+) WITHOUT ROWID;
+CREATE INDEX inventory_keys_by_digest ON inventory_keys(digest);
+";
+
+const OPEN_FINDINGS_INDEX: &str = "
+CREATE INDEX findings_open_by_component ON findings(digest, component)
+    WHERE resolved_at IS NULL;
+";
 
 const TABLES: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS vulns (
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE vulns (
     id TEXT PRIMARY KEY,
     modified TEXT NOT NULL,
     content_hash TEXT NOT NULL,
@@ -16,50 +54,29 @@ CREATE TABLE IF NOT EXISTS vulns (
     imported_at TEXT NOT NULL,
     record TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS vulns_by_source ON vulns(source);
-CREATE TABLE IF NOT EXISTS affected_keys (
-    ecosystem TEXT NOT NULL,
-    name TEXT NOT NULL,
-    vuln_id TEXT NOT NULL,
-    candidate TEXT NOT NULL,
-    PRIMARY KEY (ecosystem, name, vuln_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS affected_keys_by_vuln ON affected_keys(vuln_id);
-CREATE TABLE IF NOT EXISTS sources (
+CREATE INDEX vulns_by_source ON vulns(source);
+CREATE TABLE sources (
     name TEXT PRIMARY KEY,
     imported_at TEXT NOT NULL,
     invalid INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS inventories (
-    digest TEXT PRIMARY KEY,
-    reference TEXT NOT NULL,
-    stored_at TEXT NOT NULL,
-    inventory TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS inventory_keys (
-    ecosystem TEXT NOT NULL,
-    name TEXT NOT NULL,
-    digest TEXT NOT NULL,
-    PRIMARY KEY (ecosystem, name, digest)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS findings (
+CREATE TABLE findings (
     digest TEXT NOT NULL,
     finding_id TEXT NOT NULL,
     vuln_id TEXT NOT NULL,
     first_seen TEXT NOT NULL,
     resolved_at TEXT,
     finding TEXT NOT NULL,
+    component TEXT NOT NULL,
     PRIMARY KEY (digest, finding_id)
 );
-CREATE INDEX IF NOT EXISTS findings_by_vuln ON findings(vuln_id);
-CREATE INDEX IF NOT EXISTS findings_open ON findings(digest, finding_id, vuln_id)
-    WHERE resolved_at IS NULL;
-CREATE TABLE IF NOT EXISTS events (
+CREATE INDEX findings_by_vuln ON findings(vuln_id);
+CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
     event TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_by_time ON events(at);
+CREATE INDEX events_by_time ON events(at);
 ";
 
 /// Creates the tables of a new store, or checks an existing one is ours
@@ -85,16 +102,16 @@ pub(crate) fn ensure(store: &Store, create: bool) -> Result<(), StoreError> {
                 detail: "a SQLite file without Bulwark's tables".into(),
             });
         }
-        store
-            .conn()
-            .execute_batch(TABLES)
-            .map_err(|e| store.err(e))?;
-        store.set_meta("schema_version", SCHEMA_VERSION)?;
-        return Ok(());
+        return store.transaction(|| {
+            for ddl in [TABLES, AFFECTED_KEYS, INVENTORIES, OPEN_FINDINGS_INDEX] {
+                store.conn().execute_batch(ddl).map_err(|e| store.err(e))?;
+            }
+            store.set_meta("schema_version", SCHEMA_VERSION)
+        });
     }
     match store.meta("schema_version")? {
-        Some(v) if v == SCHEMA_VERSION => ensure_open_findings_index(store),
-        Some(v) if v == "1" => migrate_v1(store),
+        Some(v) if v == SCHEMA_VERSION => Ok(()),
+        Some(v) if v == "1" || v == "2" => migrate_to_v3(store),
         other => Err(StoreError::Foreign {
             path: store.path().display().to_string(),
             detail: format!(
@@ -105,60 +122,72 @@ pub(crate) fn ensure(store: &Store, create: bool) -> Result<(), StoreError> {
     }
 }
 
-/// Version 1 kept bare (ecosystem, name, vuln_id) keys; version 2 keeps
-/// each key's digested [`Candidate`](crate::matcher::Candidate) beside it.
-/// Rebuilt from the stored records in one transaction: advisories, SBOMs,
-/// findings and events are kept.
-fn migrate_v1(store: &Store) -> Result<(), StoreError> {
+/// Versions 1 and 2 to 3, in one transaction (a failure leaves the old
+/// store as it was): advisories, SBOMs, findings and events are kept.
+///
+/// * `affected_keys`: version 1 kept bare keys, version 2 each key's
+///   [`Candidate`](crate::matcher::Candidate) as JSON; version 3 keeps
+///   it in the binary layout. Rebuilt from the stored records.
+/// * inventories: one JSON document per image became one row per
+///   component (`inventory_components`) with its keys
+///   (`inventory_keys`, now naming the component), so a re-match reads
+///   only the components an import touched.
+/// * findings: a `component` column (the end of the finding id) with the
+///   index of open findings per component replaces the index of open
+///   finding ids per image.
+fn migrate_to_v3(store: &Store) -> Result<(), StoreError> {
     store.transaction(|| {
-        store
-            .conn()
-            .execute_batch(
-                "DROP TABLE affected_keys;
-                 CREATE TABLE affected_keys (
-                     ecosystem TEXT NOT NULL,
-                     name TEXT NOT NULL,
-                     vuln_id TEXT NOT NULL,
-                     candidate TEXT NOT NULL,
-                     PRIMARY KEY (ecosystem, name, vuln_id)
-                 ) WITHOUT ROWID;
-                 CREATE INDEX affected_keys_by_vuln ON affected_keys(vuln_id);",
-            )
-            .map_err(|e| store.err(e))?;
-        let mut stmt = store
-            .conn()
-            .prepare("SELECT record FROM vulns")
-            .map_err(|e| store.err(e))?;
-        let mut rows = stmt.query([]).map_err(|e| store.err(e))?;
-        while let Some(row) = rows.next().map_err(|e| store.err(e))? {
-            let text: String = row.get(0).map_err(|e| store.err(e))?;
-            let vuln = store.parse_record(&text)?;
-            store.put_candidates(&vuln)?;
+        let run = |sql: &str| store.conn().execute_batch(sql).map_err(|e| store.err(e));
+        run("DROP TABLE affected_keys;")?;
+        run(AFFECTED_KEYS)?;
+        for text in column_texts(store, "SELECT record FROM vulns")? {
+            store.put_candidates(&store.parse_record(&text)?)?;
         }
+        run("ALTER TABLE inventories RENAME TO inventories_v2; DROP TABLE inventory_keys;")?;
+        run(INVENTORIES)?;
+        let old = old_inventories(store)?;
+        for inv in &old {
+            store.insert_inventory(inv)?;
+        }
+        run("DROP TABLE inventories_v2;
+             DROP INDEX IF EXISTS findings_open;
+             ALTER TABLE findings ADD COLUMN component TEXT NOT NULL DEFAULT '';
+             UPDATE findings SET component = substr(finding_id, length(vuln_id) + 2);")?;
+        run(OPEN_FINDINGS_INDEX)?;
         store.set_meta("schema_version", SCHEMA_VERSION)
-    })?;
-    ensure_open_findings_index(store)
+    })
 }
 
-/// The covering index of open findings (added within version 2): the
-/// re-match reads which findings an image has open without reading them.
-fn ensure_open_findings_index(store: &Store) -> Result<(), StoreError> {
-    let present: i64 = store
+fn column_texts(store: &Store, sql: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = store.conn().prepare(sql).map_err(|e| store.err(e))?;
+    let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| store.err(e))?;
+    rows.collect::<Result<_, _>>().map_err(|e| store.err(e))
+}
+
+/// The inventories of a version 1 or 2 store (renamed `inventories_v2`).
+fn old_inventories(store: &Store) -> Result<Vec<StoredInventory>, StoreError> {
+    let mut stmt = store
         .conn()
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'findings_open'",
-            [],
-            |r| r.get(0),
-        )
+        .prepare("SELECT digest, reference, stored_at, inventory FROM inventories_v2")
         .map_err(|e| store.err(e))?;
-    if present > 0 {
-        return Ok(());
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?))
+        })
+        .map_err(|e| store.err(e))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (digest, reference, stored_at, json) = row.map_err(|e| store.err(e))?;
+        let components = serde_json::from_str(&json).map_err(|e| StoreError::Data {
+            path: store.path().display().to_string(),
+            detail: format!("inventory of {digest}: {e}"),
+        })?;
+        out.push(StoredInventory {
+            digest,
+            reference,
+            stored_at,
+            components,
+        });
     }
-    store
-        .conn()
-        .execute_batch(
-            "CREATE INDEX IF NOT EXISTS findings_open ON findings(digest, finding_id, vuln_id)
-             WHERE resolved_at IS NULL;",
-        )
-        .map_err(|e| store.err(e))
+    Ok(out)
 }
