@@ -198,11 +198,7 @@ struct Hit<'a> {
 
 /// The findings of `hits` by severity (worst first), package, record and
 /// id; of several with one id the first found is kept.
-fn findings_of(
-    mut hits: Vec<Hit<'_>>,
-    known: &[Known<'_>],
-    ids: &[String],
-) -> Vec<Finding> {
+fn findings_of(mut hits: Vec<Hit<'_>>, known: &[Known<'_>], ids: &[String]) -> Vec<Finding> {
     // A finding id is `vuln_id/component_id`: with the record equal,
     // comparing component ids orders (and dedups) by finding id.
     fn key<'k>(
@@ -224,7 +220,13 @@ fn findings_of(
     hits.into_iter()
         .map(|h| {
             let component = known[h.component].0;
-            Finding::new(component, &ids[h.component], h.candidate, h.entry, h.evidence)
+            Finding::new(
+                component,
+                &ids[h.component],
+                h.candidate,
+                h.entry,
+                h.evidence,
+            )
         })
         .collect()
 }

@@ -81,7 +81,11 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::TempDir::new().unwrap();
     let path = dir.path().join("vulndb.sqlite");
     let store = Store::open_or_create(&path).unwrap();
-    publish(&store, record("2024-01-01T00:00:00Z", "XSS"), "2026-01-01T00:00:00Z");
+    publish(
+        &store,
+        record("2024-01-01T00:00:00Z", "XSS"),
+        "2026-01-01T00:00:00Z",
+    );
     let outcome = scan_inventory(&store, &inventory(), "2026-01-01T00:00:00Z").unwrap();
     assert_eq!(outcome.events.len(), 1);
     drop(store);
@@ -98,7 +102,11 @@ fn republished_record_with_unchanged_content_creates_no_events_and_no_writes() {
         record("2025-01-01T00:00:00Z", "XSS"),
         "2026-02-01T00:00:00Z",
     );
-    assert_eq!((re.rematched, re.components), (1, 1), "only jinja2 re-matched");
+    assert_eq!(
+        (re.rematched, re.components),
+        (1, 1),
+        "only jinja2 re-matched"
+    );
     assert!(re.events.is_empty(), "{:?}", re.events);
     assert_eq!(re.updated, 0);
     assert_eq!(finding_writes(&path), 0);

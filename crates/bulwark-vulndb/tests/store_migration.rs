@@ -125,7 +125,10 @@ fn old_store(path: &std::path::Path, version: u8) {
             serde_json::to_string(&record.raw).unwrap()
         ],
     );
-    ex("INSERT INTO sources VALUES ('test', ?1, 0)", params![FIRST_SEEN]);
+    ex(
+        "INSERT INTO sources VALUES ('test', ?1, 0)",
+        params![FIRST_SEEN],
+    );
     if version == 1 {
         ex(
             "CREATE TABLE affected_keys (ecosystem TEXT NOT NULL, name TEXT NOT NULL,
@@ -251,7 +254,10 @@ fn failed_migration_leaves_the_old_store_untouched() {
     }
     let before = std::fs::read(&path).unwrap();
     let err = Store::open_existing(&path).err().expect("refused");
-    assert!(err.to_string().contains("inventory of sha256:1111"), "{err}");
+    assert!(
+        err.to_string().contains("inventory of sha256:1111"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 

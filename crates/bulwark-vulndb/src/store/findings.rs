@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::{Store, StoreError};
 use crate::matcher::Finding;
@@ -41,10 +42,11 @@ pub struct Recorded {
     pub updated: usize,
 }
 
-/// An open finding as stored: not parsed unless it is resolved now.
-struct OpenRow {
-    first_seen: String,
-    json: String,
+/// The `content` column: the first 16 bytes of the SHA-256 of a
+/// finding's stored JSON. Kept in the index of open findings, so a
+/// re-match tells an unchanged finding from the index alone.
+fn content_digest(json: &str) -> Vec<u8> {
+    Sha256::digest(json.as_bytes())[..16].to_vec()
 }
 
 impl Store {
@@ -91,30 +93,30 @@ impl Store {
         Ok(out)
     }
 
-    /// Open findings of an image by id, unparsed: all of them, or those of
-    /// the components in `scope` (one indexed lookup per component).
-    fn open_rows(
+    /// Open findings of an image (id -> content digest, `None` for rows
+    /// migrated without one), read from the covering index alone: all of
+    /// them, or those of the components in `scope` (one lookup each).
+    fn open_digests(
         &self,
         digest: &str,
         scope: Option<&BTreeSet<String>>,
-    ) -> Result<BTreeMap<String, OpenRow>, StoreError> {
+    ) -> Result<BTreeMap<String, Option<Vec<u8>>>, StoreError> {
         let mut out = BTreeMap::new();
         let mut collect = |rows: &mut rusqlite::Rows<'_>| -> Result<(), StoreError> {
             while let Some(r) = rows.next().map_err(|e| self.err(e))? {
                 let id: String = r.get(0).map_err(|e| self.err(e))?;
-                let row = OpenRow {
-                    first_seen: r.get(1).map_err(|e| self.err(e))?,
-                    json: r.get(2).map_err(|e| self.err(e))?,
-                };
-                out.insert(id, row);
+                out.insert(id, r.get(1).map_err(|e| self.err(e))?);
             }
             Ok(())
         };
-        let select = "SELECT finding_id, first_seen, finding FROM findings
+        let select = "SELECT finding_id, content FROM findings
              INDEXED BY findings_open_by_component WHERE digest = ?1 AND resolved_at IS NULL";
         match scope {
             None => {
-                let mut stmt = self.conn().prepare_cached(select).map_err(|e| self.err(e))?;
+                let mut stmt = self
+                    .conn()
+                    .prepare_cached(select)
+                    .map_err(|e| self.err(e))?;
                 collect(&mut stmt.query(params![digest]).map_err(|e| self.err(e))?)?;
             }
             Some(scope) => {
@@ -131,6 +133,34 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Marks an open finding resolved; returns it with its first-seen time.
+    fn resolve(&self, digest: &str, id: &str, now: &str) -> Result<StoredFinding, StoreError> {
+        let row: Option<(String, String)> = self
+            .conn()
+            .prepare_cached(
+                "SELECT first_seen, finding FROM findings WHERE digest = ?1 AND finding_id = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![digest, id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        let (first_seen, json) = row.ok_or_else(|| StoreError::Data {
+            path: self.path().display().to_string(),
+            detail: format!("open finding {id} of {digest} vanished"),
+        })?;
+        self.exec(
+            "UPDATE findings SET resolved_at = ?3 WHERE digest = ?1 AND finding_id = ?2",
+            params![digest, id, now],
+        )?;
+        Ok(StoredFinding {
+            digest: digest.to_string(),
+            first_seen,
+            resolved_at: Some(now.to_string()),
+            finding: serde_json::from_str(&json).map_err(|e| self.data_err(e))?,
+        })
     }
 
     /// Records that `current` is the full set of findings of an image now:
@@ -152,7 +182,7 @@ impl Store {
     /// full set of findings of the components in `scope` (component ids,
     /// [`Finding::component_id`]); open findings of other components stand
     /// and are not even read. A finding still open is rewritten only when
-    /// its stored form differs (compared as stored, without parsing).
+    /// its stored form differs (by content digest, from the index alone).
     pub fn record_findings_in(
         &self,
         digest: &str,
@@ -161,7 +191,7 @@ impl Store {
         current: &[Finding],
         now: &str,
     ) -> Result<Recorded, StoreError> {
-        let mut open = self.open_rows(digest, scope)?;
+        let mut open = self.open_digests(digest, scope)?;
         let mut out = Recorded::default();
         let event = |kind: &str, first_seen: &str, finding: Finding| FindingEvent {
             event: kind.into(),
@@ -173,29 +203,27 @@ impl Store {
         };
         for f in current {
             let json = serde_json::to_string(f).map_err(|e| self.data_err(e))?;
+            let content = content_digest(&json);
             match open.remove(&f.id) {
-                Some(prev) if prev.json == json => {}
+                Some(Some(prev)) if prev == content => {}
                 Some(_) => {
                     self.exec(
-                        "UPDATE findings SET finding = ?3 WHERE digest = ?1 AND finding_id = ?2",
-                        params![digest, f.id, json],
+                        "UPDATE findings SET finding = ?3, content = ?4
+                         WHERE digest = ?1 AND finding_id = ?2",
+                        params![digest, f.id, json, content],
                     )?;
                     out.updated += 1;
                 }
                 None => {
-                    self.insert_finding(digest, f, &json, now)?;
+                    self.insert_finding(digest, f, &json, &content, now)?;
                     out.events.push(event("new", now, f.clone()));
                 }
             }
         }
-        for (id, prev) in open {
-            self.exec(
-                "UPDATE findings SET resolved_at = ?3 WHERE digest = ?1 AND finding_id = ?2",
-                params![digest, id, now],
-            )?;
-            let finding = serde_json::from_str(&prev.json).map_err(|e| self.data_err(e))?;
+        for id in open.into_keys() {
+            let prev = self.resolve(digest, &id, now)?;
             out.events
-                .push(event("resolved", &prev.first_seen, finding));
+                .push(event("resolved", &prev.first_seen, prev.finding));
         }
         for e in &out.events {
             let json = serde_json::to_string(e).map_err(|e| self.data_err(e))?;
@@ -214,20 +242,21 @@ impl Store {
         digest: &str,
         f: &Finding,
         json: &str,
+        content: &[u8],
         now: &str,
     ) -> Result<(), StoreError> {
-        let component = f
-            .id
-            .strip_prefix(f.vuln_id.as_str())
-            .and_then(|rest| rest.strip_prefix('/'))
-            .unwrap_or_default();
+        let component =
+            f.id.strip_prefix(f.vuln_id.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+                .unwrap_or_default();
         self.exec(
-            "INSERT INTO findings(digest, finding_id, vuln_id, component, first_seen, resolved_at, finding)
-             VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6)
+            "INSERT INTO findings(digest, finding_id, vuln_id, component, first_seen, resolved_at,
+               finding, content)
+             VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7)
              ON CONFLICT(digest, finding_id) DO UPDATE SET vuln_id = excluded.vuln_id,
                component = excluded.component, first_seen = excluded.first_seen,
-               resolved_at = NULL, finding = excluded.finding",
-            params![digest, f.id, f.vuln_id, component, now, json],
+               resolved_at = NULL, finding = excluded.finding, content = excluded.content",
+            params![digest, f.id, f.vuln_id, component, now, json, content],
         )
     }
 

@@ -39,7 +39,7 @@ CREATE INDEX inventory_keys_by_digest ON inventory_keys(digest);
 ";
 
 const OPEN_FINDINGS_INDEX: &str = "
-CREATE INDEX findings_open_by_component ON findings(digest, component)
+CREATE INDEX findings_open_by_component ON findings(digest, component, finding_id, content)
     WHERE resolved_at IS NULL;
 ";
 
@@ -68,6 +68,7 @@ CREATE TABLE findings (
     resolved_at TEXT,
     finding TEXT NOT NULL,
     component TEXT NOT NULL,
+    content BLOB,
     PRIMARY KEY (digest, finding_id)
 );
 CREATE INDEX findings_by_vuln ON findings(vuln_id);
@@ -132,9 +133,11 @@ pub(crate) fn ensure(store: &Store, create: bool) -> Result<(), StoreError> {
 ///   component (`inventory_components`) with its keys
 ///   (`inventory_keys`, now naming the component), so a re-match reads
 ///   only the components an import touched.
-/// * findings: a `component` column (the end of the finding id) with the
-///   index of open findings per component replaces the index of open
-///   finding ids per image.
+/// * findings: a `component` column (the end of the finding id) and a
+///   `content` digest of the stored finding, both in the covering index
+///   of open findings per component that replaces the index of open
+///   finding ids per image. Migrated rows have no digest: each is
+///   rewritten once, by the first re-match that sees it.
 fn migrate_to_v3(store: &Store) -> Result<(), StoreError> {
     store.transaction(|| {
         let run = |sql: &str| store.conn().execute_batch(sql).map_err(|e| store.err(e));
@@ -152,6 +155,7 @@ fn migrate_to_v3(store: &Store) -> Result<(), StoreError> {
         run("DROP TABLE inventories_v2;
              DROP INDEX IF EXISTS findings_open;
              ALTER TABLE findings ADD COLUMN component TEXT NOT NULL DEFAULT '';
+             ALTER TABLE findings ADD COLUMN content BLOB;
              UPDATE findings SET component = substr(finding_id, length(vuln_id) + 2);")?;
         run(OPEN_FINDINGS_INDEX)?;
         store.set_meta("schema_version", SCHEMA_VERSION)
@@ -172,7 +176,12 @@ fn old_inventories(store: &Store) -> Result<Vec<StoredInventory>, StoreError> {
         .map_err(|e| store.err(e))?;
     let rows = stmt
         .query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get::<_, String>(3)?,
+            ))
         })
         .map_err(|e| store.err(e))?;
     let mut out = Vec::new();

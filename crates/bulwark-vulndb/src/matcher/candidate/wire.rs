@@ -254,7 +254,11 @@ impl<'a> Reader<'a> {
         &mut self,
         f: impl FnOnce(&mut Reader<'a>) -> Result<T, WireError>,
     ) -> Result<Option<T>, WireError> {
-        if self.flag()? { Ok(Some(f(self)?)) } else { Ok(None) }
+        if self.flag()? {
+            Ok(Some(f(self)?))
+        } else {
+            Ok(None)
+        }
     }
 
     fn list<T>(
