@@ -53,3 +53,45 @@ pub enum StageError {
         source: bulwark_audit::AuditError,
     },
 }
+
+/// Why a profile pushed by the control plane was not applied. Nothing was
+/// changed: not the engine, not the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PushFailure {
+    /// The document is larger than any profile.
+    #[error("profile {name:?} from the server: {len} bytes, the limit is {limit}")]
+    TooLarge {
+        name: String,
+        len: usize,
+        limit: usize,
+    },
+    /// Not a valid profile document.
+    #[error("profile {name:?} from the server: {source}")]
+    Document {
+        name: String,
+        #[source]
+        source: bulwark_profile::DocumentError,
+    },
+    /// Not exactly one document, or not the one the update names.
+    #[error("profile {name:?} from the server: {problem}")]
+    Invalid { name: String, problem: String },
+    /// Refused by the apply rule (rollback, wrong workload).
+    #[error("profile {name:?} from the server: {source}")]
+    Refused {
+        name: String,
+        #[source]
+        source: bulwark_profile::PushError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Stage(#[from] StageError),
+    /// The change could not be recorded, so it was not made.
+    #[error("profile {name:?} from the server: not recorded in the audit log, not applied")]
+    Audit {
+        name: String,
+        #[source]
+        source: bulwark_audit::AuditError,
+    },
+}

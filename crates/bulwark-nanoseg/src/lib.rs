@@ -6,7 +6,8 @@
 //!   a [`bulwark_alert::Router`]; every mode change, new image version and
 //!   aged rule to the [`bulwark_audit::AuditLog`] (a change that cannot be
 //!   recorded is rolled back); profiles synced with the store, edits on
-//!   disk winning over memory.
+//!   disk winning over memory; profiles pushed by the control plane applied
+//!   (validated, audited, then swapped in) with [`Stage::apply_pushed`].
 //! - [`ImageFiles`]: which executables each container's image holds, for
 //!   drift detection.
 //!
@@ -20,7 +21,7 @@ mod stage;
 mod store;
 
 pub use audit::entry_for;
-pub use error::{StageError, StoreError};
+pub use error::{PushFailure, StageError, StoreError};
 pub use facts::{ImageFiles, MAX_CONTAINERS, MAX_FILES};
-pub use stage::{Stage, StageConfig, StageStats};
+pub use stage::{MAX_PUSHED_BYTES, PushOutcome, Stage, StageConfig, StageStats};
 pub use store::{Listed, ProfileStore, Stamp, StoreLock, file_name};

@@ -21,6 +21,10 @@ use crate::error::{StageError, StoreError};
 use crate::facts::ImageFiles;
 use crate::store::{ProfileStore, Stamp};
 
+mod pushed;
+
+pub use pushed::{MAX_PUSHED_BYTES, PushOutcome};
+
 #[derive(Clone, Debug)]
 pub struct StageConfig {
     pub engine: Config,
@@ -289,6 +293,25 @@ fn audit_failure_alert(
     error: &bulwark_audit::AuditError,
     now: SystemTime,
 ) -> bulwark_core::Alert {
+    health_alert(
+        format!("audit-failure:{workload}"),
+        Some(workload),
+        bulwark_core::Severity::Critical,
+        "audit log unwritable",
+        format!("profile change for {workload} rolled back: {error}"),
+        now,
+    )
+}
+
+/// A health alert about one workload's profile.
+fn health_alert(
+    id: String,
+    workload: Option<&WorkloadId>,
+    severity: bulwark_core::Severity,
+    detail: &str,
+    message: String,
+    now: SystemTime,
+) -> bulwark_core::Alert {
     let since = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
@@ -297,19 +320,19 @@ fn audit_failure_alert(
         .and_then(|d| time::OffsetDateTime::UNIX_EPOCH.checked_add(d))
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     bulwark_core::Alert {
-        id: format!("audit-failure:{workload}"),
+        id,
         time,
-        severity: bulwark_core::Severity::Critical,
-        workload: Some(workload.clone()),
+        severity,
+        workload: workload.cloned(),
         container_id: None,
         image_digest: None,
         profile_version: None,
         mode: bulwark_core::Mode::Monitor,
         reason: bulwark_core::AlertReason::Health {
-            detail: "audit log unwritable".into(),
+            detail: detail.into(),
         },
         decision: bulwark_core::Decision::Alert,
-        message: format!("profile change for {workload} rolled back: {error}"),
+        message,
         ancestry: Vec::new(),
         count: 1,
         throttled: 0,

@@ -14,6 +14,8 @@
 //!   aged rules come back as [`Change`]s for the audit log.
 //! - [`diff()`], [`version_diff`], [`merge`]: reviewable differences and
 //!   learning across replicas, versions and environments.
+//! - [`apply_pushed`]: a profile pushed by the control plane applied to the
+//!   node's copy (server modes win, allowlists never shrink, rollbacks refused).
 //!
 //! Pure logic: no files, sockets, syscalls or async runtime; time comes from
 //! a [`bulwark_core::Clock`]. It does not persist profiles, send alerts,
@@ -33,6 +35,7 @@ mod observe;
 mod pattern;
 mod peers;
 mod proctable;
+mod pushed;
 mod spec;
 mod workload;
 
@@ -54,6 +57,7 @@ pub use modes::{ModeChange, demoted, promoted};
 pub use observe::{Observation, capability_name};
 pub use pattern::{ArgPattern, Cidr, PathPattern, normalize_path};
 pub use peers::PEER_TTL;
+pub use pushed::{PushError, Pushed, SERVER_VERSION_ANNOTATION, apply_pushed, server_version};
 pub use spec::{
     API_VERSION, Access, CapabilityRule, Class, EgressRule, FileRule, ImageVersion, KIND, Learning,
     ListenRule, Metadata, Modes, Network, Peer, ProcessRule, Seen, Spec, Timestamp,
