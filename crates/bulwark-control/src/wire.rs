@@ -111,9 +111,48 @@ pub struct Report {
     pub profiles: Vec<ProfileDoc>,
     #[serde(default)]
     pub counters: Counters,
-    /// The last update version the agent wrote to disk.
+    /// The newest update version that took effect on the node (applied to
+    /// the engine, or written where its consumer reads it).
     #[serde(default)]
     pub applied_update: u64,
+    /// The newest update the node refused, until a later update of the same
+    /// document takes effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_failure: Option<UpdateFailure>,
+}
+
+/// An update the node did not apply, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateFailure {
+    pub version: u64,
+    pub kind: UpdateKind,
+    pub name: String,
+    /// One line naming the problem.
+    pub reason: String,
+}
+
+impl UpdateFailure {
+    /// Longest name or reason kept (a report must stay small).
+    pub const MAX_TEXT: usize = 1024;
+
+    /// Cuts `name` and `reason` to [`Self::MAX_TEXT`] bytes (on a character
+    /// boundary) and turns control characters into spaces.
+    pub fn bounded(mut self) -> UpdateFailure {
+        self.name = bounded_text(&self.name);
+        self.reason = bounded_text(&self.reason);
+        self
+    }
+}
+
+fn bounded_text(s: &str) -> String {
+    let mut end = s.len().min(UpdateFailure::MAX_TEXT);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end]
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 impl Report {
@@ -136,6 +175,14 @@ impl Report {
                     "{n} {what} in one report, the limit is {MAX_ITEMS}"
                 ));
             }
+        }
+        if let Some(f) = &self.update_failure
+            && (f.name.len() > UpdateFailure::MAX_TEXT || f.reason.len() > UpdateFailure::MAX_TEXT)
+        {
+            return Err(format!(
+                "update_failure: name and reason are limited to {} bytes",
+                UpdateFailure::MAX_TEXT
+            ));
         }
         if self.boot.is_empty()
             || self.boot.len() > 64
@@ -256,6 +303,32 @@ mod tests {
             MAX_ITEMS + 1
         ];
         assert!(r.check_limits().is_err_and(|e| e.contains("flows")));
+    }
+
+    #[test]
+    fn update_failures_are_bounded_and_single_line() {
+        let f = UpdateFailure {
+            version: 3,
+            kind: UpdateKind::WorkloadProfile,
+            name: "a\nb".into(),
+            reason: "é".repeat(UpdateFailure::MAX_TEXT),
+        }
+        .bounded();
+        assert_eq!(f.name, "a b");
+        assert!(f.reason.len() <= UpdateFailure::MAX_TEXT);
+        let mut r = Report {
+            boot: "b".into(),
+            update_failure: Some(f),
+            ..Report::default()
+        };
+        assert!(r.check_limits().is_ok());
+        if let Some(f) = r.update_failure.as_mut() {
+            f.reason = "x".repeat(UpdateFailure::MAX_TEXT + 1);
+        }
+        assert!(
+            r.check_limits()
+                .is_err_and(|e| e.contains("update_failure"))
+        );
     }
 
     #[test]

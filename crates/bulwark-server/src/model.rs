@@ -77,7 +77,23 @@ pub struct NodeView {
     pub events: i64,
     pub events_lost: i64,
     pub alerts_dropped: i64,
+    /// The newest update version that took effect on the node (applied to
+    /// its engine, or written where its consumer reads it).
     pub applied_update: i64,
+    /// The newest update the node refused, until a later update of the same
+    /// document took effect.
+    pub update_failure: Option<UpdateFailureView>,
+}
+
+/// An update a node did not apply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UpdateFailureView {
+    pub version: i64,
+    /// `WorkloadProfile`, `EnforcementPolicy`, ...
+    pub kind: String,
+    pub name: String,
+    /// One line naming the problem.
+    pub reason: String,
 }
 
 /// Enforcement modes per behaviour class.

@@ -3,9 +3,10 @@
 //! over mTLS with the node's SVID; a report is kept and resent with the same
 //! `seq` until the server acknowledges it (so nothing acknowledged is lost
 //! and nothing is stored twice); an empty report is the heartbeat. Updates
-//! streamed down are written under a directory (one file per document,
-//! percent-encoded names, atomic replace) and the last applied version is
-//! reported back.
+//! streamed down go, in order, to an [`UpdateApplier`] (by default one that
+//! writes them under a directory: one file per document, percent-encoded
+//! names, atomic replace); the newest version that took effect and the
+//! newest refusal (with its reason) are reported back ([`UpdateState`]).
 //!
 //! The server is verified as an X.509-SVID of the trust domain and must be
 //! the SPIFFE ID the agent was told (`--server-id`).
@@ -29,6 +30,10 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+
+mod apply;
+
+pub use apply::{FileApplier, UpdateApplier, UpdateState};
 
 /// Where and how to report.
 #[derive(Clone, Debug)]
@@ -160,14 +165,15 @@ pub async fn send_report(
     serde_json::from_slice(&bytes).map_err(|e| http(format!("unreadable acknowledgement: {e}")))
 }
 
-/// Streams updates after `since` into `dir` until the connection ends;
-/// returns the last version applied.
+/// Streams updates after the state's cursor to `applier`, in order, until
+/// the connection ends.
 pub async fn follow_updates(
     cfg: &LinkConfig,
     identity: &Arc<IdentityHandle>,
-    since: u64,
-    applied: &AtomicU64,
+    state: &Arc<UpdateState>,
+    applier: &Arc<dyn UpdateApplier>,
 ) -> Result<(), LinkError> {
+    let since = state.cursor();
     let http = |message: String| LinkError::Http {
         addr: cfg.addr.clone(),
         message,
@@ -204,17 +210,38 @@ pub async fn follow_updates(
         while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buf.drain(..=nl).collect();
             match serde_json::from_slice::<Downlink>(&line) {
-                Ok(Downlink::Update(u)) => {
-                    let version = u.version;
-                    apply(&cfg.updates_dir, &u)?;
-                    applied.fetch_max(version, Ordering::SeqCst);
-                    write_applied(&cfg.updates_dir, applied.load(Ordering::SeqCst))?;
-                }
+                Ok(Downlink::Update(u)) => process_update(state, applier, u).await?,
                 Ok(Downlink::Keepalive { .. }) => {}
                 Err(e) => return Err(http(format!("unreadable update line: {e}"))),
             }
         }
     }
+}
+
+/// Applies one update off the runtime (appliers block: file writes, the
+/// agent's profile stage) and logs a refusal as one line.
+async fn process_update(
+    state: &Arc<UpdateState>,
+    applier: &Arc<dyn UpdateApplier>,
+    u: Update,
+) -> Result<(), LinkError> {
+    let (state, applier) = (Arc::clone(state), Arc::clone(applier));
+    let refused = tokio::task::spawn_blocking(move || state.process(applier.as_ref(), &u))
+        .await
+        .map_err(|e| LinkError::Http {
+            addr: String::new(),
+            message: format!("applying an update: {e}"),
+        })??;
+    if let Some(f) = refused {
+        tracing::error!(
+            version = f.version,
+            kind = f.kind.as_str(),
+            name = %f.name.escape_debug(),
+            reason = %f.reason,
+            "server update refused"
+        );
+    }
+    Ok(())
 }
 
 /// A file name for any document name: bytes outside `[A-Za-z0-9_-]`
@@ -232,7 +259,7 @@ pub fn file_name(name: &str) -> String {
     out
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
@@ -259,17 +286,6 @@ pub fn apply(dir: &Path, u: &Update) -> Result<(), LinkError> {
             _ => Ok(()),
         },
     }
-}
-
-fn write_applied(dir: &Path, version: u64) -> Result<(), LinkError> {
-    write_atomic(
-        &dir.join("applied-version"),
-        format!("{version}\n").as_bytes(),
-    )
-    .map_err(|source| LinkError::Write {
-        name: "applied-version".into(),
-        source,
-    })
 }
 
 /// The version recorded by an earlier run (0 if none).
@@ -308,7 +324,8 @@ impl Sink for UplinkSink {
 #[derive(Debug)]
 pub struct Uplink {
     pub sink: Option<UplinkSink>,
-    pub applied: Arc<AtomicU64>,
+    /// What was applied or refused (what the reports say).
+    pub updates: Arc<UpdateState>,
     pub done: Finished,
 }
 
@@ -326,11 +343,25 @@ impl Finished {
 }
 
 /// Starts the link on its own thread (with its own runtime): reports
-/// every `cfg.every` (or when a batch fills), and follows updates.
+/// every `cfg.every` (or when a batch fills), and follows updates, writing
+/// them under `cfg.updates_dir` ([`FileApplier`]).
 pub fn start(cfg: LinkConfig, identity: Arc<IdentityHandle>) -> Result<Uplink, LinkError> {
+    let files = FileApplier {
+        dir: cfg.updates_dir.clone(),
+    };
+    start_with(cfg, identity, Arc::new(files))
+}
+
+/// [`start`] with updates going to `applier` (their progress is still
+/// kept under `cfg.updates_dir`).
+pub fn start_with(
+    cfg: LinkConfig,
+    identity: Arc<IdentityHandle>,
+    applier: Arc<dyn UpdateApplier>,
+) -> Result<Uplink, LinkError> {
     let (tx, rx) = sync_channel(cfg.queue.max(1));
     let dropped = Arc::new(AtomicU64::new(0));
-    let applied = Arc::new(AtomicU64::new(read_applied(&cfg.updates_dir)));
+    let applied = Arc::new(UpdateState::load(&cfg.updates_dir));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -343,7 +374,7 @@ pub fn start(cfg: LinkConfig, identity: Arc<IdentityHandle>) -> Result<Uplink, L
     std::thread::Builder::new()
         .name("server-link".into())
         .spawn(move || {
-            rt.block_on(run(cfg, identity, rx, d, a));
+            rt.block_on(run(cfg, identity, rx, d, a, applier));
             let _ = done_tx.send(());
         })
         .map_err(|e| LinkError::Connect {
@@ -352,7 +383,7 @@ pub fn start(cfg: LinkConfig, identity: Arc<IdentityHandle>) -> Result<Uplink, L
         })?;
     Ok(Uplink {
         sink: Some(UplinkSink { tx, dropped }),
-        applied,
+        updates: applied,
         done: Finished(done_rx),
     })
 }
@@ -366,14 +397,14 @@ async fn run(
     identity: Arc<IdentityHandle>,
     rx: Receiver<Alert>,
     dropped: Arc<AtomicU64>,
-    applied: Arc<AtomicU64>,
+    applied: Arc<UpdateState>,
+    applier: Arc<dyn UpdateApplier>,
 ) {
     let follower = {
         let (cfg, identity, applied) = (cfg.clone(), Arc::clone(&identity), Arc::clone(&applied));
         tokio::spawn(async move {
             loop {
-                let since = applied.load(Ordering::SeqCst);
-                if let Err(e) = follow_updates(&cfg, &identity, since, &applied).await {
+                if let Err(e) = follow_updates(&cfg, &identity, &applied, &applier).await {
                     tracing::warn!(error = %e, "server update stream");
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -401,7 +432,8 @@ async fn run(
                 alerts_dropped: dropped.load(Ordering::Relaxed),
                 ..Counters::default()
             },
-            applied_update: applied.load(Ordering::SeqCst),
+            applied_update: applied.applied(),
+            update_failure: applied.failure(),
             ..Report::default()
         };
         // The same report (same seq) until it is acknowledged.
@@ -497,7 +529,7 @@ mod tests {
         u.document = None;
         apply(dir.path(), &u)?;
         assert!(!path.exists());
-        write_applied(dir.path(), 7)?;
+        std::fs::write(dir.path().join("applied-version"), "7\n")?;
         assert_eq!(read_applied(dir.path()), 7);
         Ok(())
     }

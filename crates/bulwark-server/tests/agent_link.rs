@@ -317,3 +317,67 @@ async fn forged_and_unbound_identities_cannot_report() -> Result<()> {
     assert!(nodes.is_empty(), "{nodes:?}");
     Ok(())
 }
+
+/// Refuses every update, as an agent does a document it cannot apply.
+struct RefuseAll;
+
+impl uplink::UpdateApplier for RefuseAll {
+    fn apply(&self, u: &bulwark_control::wire::Update) -> Result<(), String> {
+        Err(format!("{} cannot be applied here", u.name))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_update_is_reported_with_its_reason_not_as_applied() -> Result<()> {
+    let pki = Pki::new("test.example")?;
+    let server = start(&pki).await?;
+    let node = "spiffe://test.example/bulwark/node/refuses";
+    let dir = tempfile::tempdir()?;
+    let link = uplink::start_with(
+        config(&server.addr, dir.path(), "refuses"),
+        pki.identity(node)?,
+        Arc::new(RefuseAll),
+    )?;
+    let store = server.app.store.clone();
+    let permit = bulwark_control::rbac::authorize::<
+        bulwark_control::rbac::verbs::Update,
+        resources::Policies,
+    >(&admin(), &bulwark_control::rbac::Target::Cluster)?;
+    let doc = "apiVersion: bulwark.dev/v1alpha1\nkind: AccessPolicy\nmetadata: {name: web}\nspec:\n  to: spiffe://test.example/ns/shop/sa/web\n  from: [spiffe://test.example/ns/shop/sa/api]\n";
+    store
+        .put_document(
+            &permit,
+            bulwark_control::wire::UpdateKind::AccessPolicy,
+            "web",
+            doc,
+            "t",
+            Box::new(|| Ok(())),
+        )
+        .await
+        .context("storing the AccessPolicy")?;
+    server.app.feed.notify(store.latest_update().await?);
+    let p = authorize_list::<resources::Nodes>(&admin())?;
+    wait_for("the refusal reported", Duration::from_secs(30), || {
+        let (store, p) = (store.clone(), &p);
+        async move {
+            Ok(store
+                .list_nodes(p)
+                .await?
+                .iter()
+                .any(|n| n.id == node && n.update_failure.is_some()))
+        }
+    })
+    .await?;
+    let nodes = store.list_nodes(&p).await?;
+    let n = nodes
+        .iter()
+        .find(|n| n.id == node)
+        .context("the node is listed")?;
+    assert_eq!(n.applied_update, 0, "a refused update is not applied");
+    let f = n.update_failure.as_ref().context("failure")?;
+    assert_eq!((f.kind.as_str(), f.name.as_str()), ("AccessPolicy", "web"));
+    assert_eq!(f.reason, "web cannot be applied here");
+    assert_eq!(link.updates.failure().map(|f| f.version), Some(1));
+    assert!(!dir.path().join("AccessPolicy").exists(), "nothing written");
+    Ok(())
+}

@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "image_layers",
         sql: include_str!("../../migrations/0002_image_layers.sql"),
     },
+    Migration {
+        version: 3,
+        name: "node_update_failure",
+        sql: include_str!("../../migrations/0003_node_update_failure.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

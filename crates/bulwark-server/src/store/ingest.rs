@@ -39,7 +39,8 @@ fn node_stmts(node: &str, r: &Report, now: i64) -> Vec<Stmt> {
         ),
         Stmt::new(
             "UPDATE nodes SET hostname = $1, version = $2, boot = $3, last_seq = $4, last_seen = $5, \
-             stale = 0, events = $6, events_lost = $7, alerts_dropped = $8, applied_update = $9 \
+             stale = 0, events = $6, events_lost = $7, alerts_dropped = $8, applied_update = $9, \
+             update_failure = $11 \
              WHERE id = $10 AND (boot <> $3 OR last_seq < $4)",
             vec![
                 r.agent.hostname.clone().into(),
@@ -52,6 +53,10 @@ fn node_stmts(node: &str, r: &Report, now: i64) -> Vec<Stmt> {
                 r.counters.alerts_dropped.into(),
                 r.applied_update.into(),
                 node.into(),
+                r.update_failure
+                    .as_ref()
+                    .and_then(|f| serde_json::to_string(f).ok())
+                    .into(),
             ],
         )
         .expect_rows(1),

@@ -6,7 +6,7 @@ use super::{Store, StoreError};
 use crate::db::{Gate, Stmt, Value};
 use crate::model::NodeView;
 
-const COLS: &str = "id, hostname, version, first_seen, last_seen, stale, events, events_lost, alerts_dropped, applied_update";
+const COLS: &str = "id, hostname, version, first_seen, last_seen, stale, events, events_lost, alerts_dropped, applied_update, update_failure";
 
 fn view(r: &crate::db::Row) -> Result<NodeView, StoreError> {
     Ok(NodeView {
@@ -20,6 +20,11 @@ fn view(r: &crate::db::Row) -> Result<NodeView, StoreError> {
         events_lost: r.int(7)?,
         alerts_dropped: r.int(8)?,
         applied_update: r.int(9)?,
+        update_failure: r
+            .opt_text(10)?
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| StoreError::corrupt("node update failure", e))?,
     })
 }
 

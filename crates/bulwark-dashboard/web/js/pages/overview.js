@@ -39,6 +39,12 @@ function nodesCard(list) {
     "Nodes",
     h("div", { class: "stats" }, stat("nodes", list.length), stat("not reporting", stale.length, stale.length ? "bad" : "")),
     stale.map((n) => h("p", { class: "bad" }, `${n.hostname} (${n.id}) last reported ${ago(n.last_seen)}`)),
+    list
+      .filter((n) => n.update_failure)
+      .map((n) => {
+        const f = n.update_failure;
+        return h("p", { class: "bad" }, `${n.hostname}: update ${f.version} (${f.kind} ${f.name}) not applied: ${f.reason}`);
+      }),
   );
 }
 
