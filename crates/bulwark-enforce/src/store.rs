@@ -142,7 +142,9 @@ pub fn load_document(path: &Path, options: &Options) -> Result<Vec<EnforcePolicy
     Ok(vec![PolicyDocument::parse(&input, &text)?.spec])
 }
 
-fn check_name(name: &str) -> Result<(), StoreError> {
+/// Checks a policy file name (without `.yaml`): letters, digits, `.`, `_`
+/// and `-`, not starting with `.`.
+pub fn check_name(name: &str) -> Result<(), StoreError> {
     let ok = !name.is_empty()
         && name.len() <= 255
         && !name.starts_with('.')

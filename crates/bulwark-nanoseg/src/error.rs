@@ -67,7 +67,7 @@ pub enum PushFailure {
         limit: usize,
     },
     /// Not a valid profile document.
-    #[error("profile {name:?} from the server: {source}")]
+    #[error("profile {name:?} from the server is not a valid profile")]
     Document {
         name: String,
         #[source]
@@ -77,7 +77,7 @@ pub enum PushFailure {
     #[error("profile {name:?} from the server: {problem}")]
     Invalid { name: String, problem: String },
     /// Refused by the apply rule (rollback, wrong workload).
-    #[error("profile {name:?} from the server: {source}")]
+    #[error("profile {name:?} from the server refused")]
     Refused {
         name: String,
         #[source]

@@ -23,5 +23,5 @@ mod store;
 pub use audit::entry_for;
 pub use error::{PushFailure, StageError, StoreError};
 pub use facts::{ImageFiles, MAX_CONTAINERS, MAX_FILES};
-pub use stage::{MAX_PUSHED_BYTES, PushOutcome, Stage, StageConfig, StageStats};
+pub use stage::{MAX_PUSHED_BYTES, PushOutcome, Stage, StageConfig, StageStats, error_chain};
 pub use store::{Listed, ProfileStore, Stamp, StoreLock, file_name};

@@ -23,7 +23,7 @@ use crate::store::{ProfileStore, Stamp};
 
 mod pushed;
 
-pub use pushed::{MAX_PUSHED_BYTES, PushOutcome};
+pub use pushed::{MAX_PUSHED_BYTES, PushOutcome, chain as error_chain};
 
 #[derive(Clone, Debug)]
 pub struct StageConfig {

@@ -160,7 +160,7 @@ fn version_rollback_is_refused_audited_alerted_and_changes_nothing() {
     let err = stage.apply_pushed(2, web().as_str(), &old);
     assert!(matches!(err, Err(PushFailure::Refused { .. })), "{err:?}");
     assert!(
-        err.is_err_and(|e| e.to_string().contains("version rollback")),
+        err.is_err_and(|e| bulwark_nanoseg::error_chain(&e).contains("version rollback")),
         "the error names the problem"
     );
     assert_eq!(stage.profile(&web()).cloned(), before);
@@ -175,6 +175,9 @@ fn version_rollback_is_refused_audited_alerted_and_changes_nothing() {
         alerts.iter().any(
             |a| a["id"] == "server-update-refused:image:registry.test/web"
                 && a["reason"]["kind"] == "health"
+                && a["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("version rollback"))
         ),
         "{alerts:?}"
     );

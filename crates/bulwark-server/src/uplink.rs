@@ -33,7 +33,7 @@ use tokio_rustls::TlsConnector;
 
 mod apply;
 
-pub use apply::{FileApplier, UpdateApplier, UpdateState};
+pub use apply::{ApplyError, FileApplier, UpdateApplier, UpdateState};
 
 /// Where and how to report.
 #[derive(Clone, Debug)]
@@ -259,7 +259,9 @@ pub fn file_name(name: &str) -> String {
     out
 }
 
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Replaces `path` with `bytes` (temporary file in the same directory,
+/// fsync, rename); creates the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;

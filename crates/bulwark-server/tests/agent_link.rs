@@ -322,8 +322,11 @@ async fn forged_and_unbound_identities_cannot_report() -> Result<()> {
 struct RefuseAll;
 
 impl uplink::UpdateApplier for RefuseAll {
-    fn apply(&self, u: &bulwark_control::wire::Update) -> Result<(), String> {
-        Err(format!("{} cannot be applied here", u.name))
+    fn apply(&self, u: &bulwark_control::wire::Update) -> Result<(), uplink::ApplyError> {
+        Err(uplink::ApplyError::Refused(format!(
+            "{} cannot be applied here",
+            u.name
+        )))
     }
 }
 

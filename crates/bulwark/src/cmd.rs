@@ -25,6 +25,7 @@ mod scan;
 mod server;
 mod server_link;
 mod server_push;
+mod server_updates;
 mod trust;
 pub mod up;
 mod verify;

@@ -127,11 +127,11 @@ impl Stage {
     /// A refusal: one audit record and one alert (best effort: the caller
     /// reports the error itself too).
     fn push_refused(&mut self, update: u64, name: &str, error: &PushFailure) {
-        let message = format!("server update {update} not applied: {error}");
+        let message = format!("server update {update} not applied: {}", chain(error));
         let entry = Entry::new(ACTOR, "profile.server-update")
             .target(name)
             .outcome(Outcome::Failure)
-            .detail(json!({ "update": update, "error": error.to_string() }));
+            .detail(json!({ "update": update, "error": chain(error) }));
         if let Err(e) = self.audit.append(&entry) {
             tracing::error!(error = %e, "recording a refused server update");
         }
@@ -146,6 +146,18 @@ impl Stage {
         );
         self.send_alert(alert);
     }
+}
+
+/// An error and its sources on one line (`a: b: c`).
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        next = e.source();
+    }
+    out
 }
 
 /// Exactly one profile document, of the workload the update names.

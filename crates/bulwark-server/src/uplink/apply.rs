@@ -13,11 +13,21 @@ use bulwark_control::wire::{Update, UpdateFailure};
 
 use super::{LinkError, write_atomic};
 
+/// Why an update did not take effect. Either way nothing was changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApplyError {
+    /// Refused for good (invalid, rollback, unsupported): reported to the
+    /// server, not tried again.
+    Refused(String),
+    /// Cannot be applied right now (the agent is stopping): not recorded;
+    /// the stream ends and resumes before this update.
+    NotNow(String),
+}
+
 /// Applies one update on the node. `Ok` means it took effect (or did not
-/// concern this node); `Err` is the one-line reason it was refused, and
-/// nothing was changed.
+/// concern this node).
 pub trait UpdateApplier: Send + Sync {
-    fn apply(&self, update: &Update) -> Result<(), String>;
+    fn apply(&self, update: &Update) -> Result<(), ApplyError>;
 }
 
 /// Writes each update's document to `DIR/KIND/NAME.yaml` (removes it for a
@@ -28,8 +38,8 @@ pub struct FileApplier {
 }
 
 impl UpdateApplier for FileApplier {
-    fn apply(&self, update: &Update) -> Result<(), String> {
-        super::apply(&self.dir, update).map_err(|e| e.to_string())
+    fn apply(&self, update: &Update) -> Result<(), ApplyError> {
+        super::apply(&self.dir, update).map_err(|e| ApplyError::Refused(e.to_string()))
     }
 }
 
@@ -86,8 +96,9 @@ impl UpdateState {
     }
 
     /// Applies `update` unless it is not newer than the cursor (a replay),
-    /// records the result and persists it. Errors are only about
-    /// persisting; a refusal is recorded, not returned.
+    /// records the result and persists it. A refusal is recorded and
+    /// returned as `Ok(Some(..))`; errors are about persisting, or an
+    /// applier that cannot apply now (nothing recorded).
     pub fn process(
         &self,
         applier: &dyn UpdateApplier,
@@ -114,7 +125,13 @@ impl UpdateState {
                 }
                 None
             }
-            Err(reason) => {
+            Err(ApplyError::NotNow(message)) => {
+                return Err(LinkError::Http {
+                    addr: String::new(),
+                    message: format!("update {} not applied now: {message}", update.version),
+                });
+            }
+            Err(ApplyError::Refused(reason)) => {
                 let failure = UpdateFailure {
                     version: update.version,
                     kind: update.kind,
@@ -165,9 +182,11 @@ mod tests {
     struct Refuse(&'static str);
 
     impl UpdateApplier for Refuse {
-        fn apply(&self, u: &Update) -> Result<(), String> {
-            if u.name == self.0 {
-                Err(format!("{} is refused", u.name))
+        fn apply(&self, u: &Update) -> Result<(), ApplyError> {
+            if u.name == "later" {
+                Err(ApplyError::NotNow("stopping".into()))
+            } else if u.name == self.0 {
+                Err(ApplyError::Refused(format!("{} is refused", u.name)))
             } else {
                 Ok(())
             }
@@ -217,6 +236,9 @@ mod tests {
         assert_eq!(state.process(&Refuse("web"), &update(4, "web"))?, None);
         assert_eq!(state.process(&Refuse("web"), &update(5, "web"))?, None);
         assert_eq!((state.applied(), state.failure()), (5, None));
+        // Not now: nothing recorded, so the stream resumes before it.
+        assert!(state.process(&Refuse("-"), &update(6, "later")).is_err());
+        assert_eq!((state.cursor(), state.failure()), (5, None));
         Ok(())
     }
 }

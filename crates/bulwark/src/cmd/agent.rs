@@ -84,7 +84,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     // Without --profiles there are no alerts, but the link still
     // heartbeats for as long as its sink is held.
-    let (uplink, link_done) = match args.link.start(&args.nanoseg.data)? {
+    let (applier, inbox) =
+        super::server_updates::applier(&args.nanoseg.data, args.nanoseg.enabled());
+    let (uplink, link_done) = match args.link.start(&args.nanoseg.data, Arc::new(applier))? {
         Some((sink, done)) => (Some(sink), Some(done)),
         None => (None, None),
     };
@@ -93,9 +95,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         (None, uplink)
     };
-    let mut profiles = args
-        .nanoseg
-        .start(to_profiles.map(|s| Box::new(s) as Box<dyn bulwark_alert::Sink>))?;
+    let mut profiles = args.nanoseg.start(
+        to_profiles.map(|s| Box::new(s) as Box<dyn bulwark_alert::Sink>),
+        inbox,
+    )?;
     let (sensor, stream) = Sensor::start(cfg).context("starting the sensor")?;
     let _metrics = match args.metrics {
         Some(addr) => Some(serve_metrics(addr, &sensor)?),

@@ -70,6 +70,8 @@ pub struct ProfilesArgs {
 pub struct Runner {
     stage: Stage,
     last_tick: Instant,
+    /// Profiles pushed by the control plane (`--server`).
+    pushed: Option<super::server_updates::Inbox>,
 }
 
 impl ProfilesArgs {
@@ -79,8 +81,13 @@ impl ProfilesArgs {
     }
 
     /// Builds the stage if `--profiles` was given; `extra` (the control
-    /// plane's uplink) gets the alerts too.
-    pub fn start(&self, extra: Option<Box<dyn Sink>>) -> anyhow::Result<Option<Runner>> {
+    /// plane's uplink) gets the alerts too, and `pushed` brings the
+    /// profiles it pushes down.
+    pub fn start(
+        &self,
+        extra: Option<Box<dyn Sink>>,
+        pushed: Option<super::server_updates::Inbox>,
+    ) -> anyhow::Result<Option<Runner>> {
         if !self.profiles {
             return Ok(None);
         }
@@ -100,6 +107,7 @@ impl ProfilesArgs {
         Ok(Some(Runner {
             stage,
             last_tick: Instant::now(),
+            pushed,
         }))
     }
 
@@ -217,6 +225,9 @@ impl Runner {
             return;
         }
         self.last_tick = Instant::now();
+        if let Some(inbox) = &self.pushed {
+            inbox.serve(&mut self.stage);
+        }
         if let Err(e) = self.stage.tick() {
             tracing::error!(error = %format!("{:#}", anyhow::Error::from(e)), "profile stage");
         }

@@ -24,7 +24,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut profiles = args.nanoseg.start(None)?;
+    let mut profiles = args.nanoseg.start(None, None)?;
     let (replay, stream) = Replay::start(&args.file, args.queue)?;
     let stats = Arc::clone(stream.stats());
     let stdout = std::io::stdout();

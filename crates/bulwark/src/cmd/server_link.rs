@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bulwark_control::wire::AgentInfo;
 use bulwark_mesh::{FileSource, IdentityHandle};
-use bulwark_server::uplink::{self, Finished, LinkConfig, UplinkSink};
+use bulwark_server::uplink::{self, Finished, LinkConfig, UpdateApplier, UplinkSink};
 
 #[derive(clap::Args, Debug)]
 pub struct LinkArgs {
@@ -40,8 +40,13 @@ impl LinkArgs {
 
     /// Starts the link if `--server` was given; the sink takes the agent's
     /// alerts, `Finished` tells when the last report went out after the
-    /// sink is dropped. Updates go to `DATA_DIR/server-updates/`.
-    pub fn start(&self, data: &super::DataDir) -> anyhow::Result<Option<(UplinkSink, Finished)>> {
+    /// sink is dropped. Updates go to `applier`; their progress is kept in
+    /// `DATA_DIR/server-updates/`.
+    pub fn start(
+        &self,
+        data: &super::DataDir,
+        applier: std::sync::Arc<dyn UpdateApplier>,
+    ) -> anyhow::Result<Option<(UplinkSink, Finished)>> {
         let (Some(addr), Some(server_id), Some(cert), Some(key), Some(bundle)) = (
             &self.server,
             &self.server_id,
@@ -81,7 +86,7 @@ impl LinkArgs {
                 version: env!("CARGO_PKG_VERSION").into(),
             },
         };
-        let link = uplink::start(cfg, identity)?;
+        let link = uplink::start_with(cfg, identity, applier)?;
         Ok(link.sink.map(|s| (s, link.done)))
     }
 }
