@@ -103,13 +103,13 @@ fn a_mode_change_through_the_api_makes_the_running_agent_alert_on_the_next_devia
 {
     let started = Instant::now();
     let tmp = tempfile::tempdir()?;
-    let mut up = Up::start(tmp.path(), TRUST_DOMAIN)?;
+    let mut up = Up::start(tmp.path(), TRUST_DOMAIN, &[])?;
     let (addr, token_file) = up.login()?;
     let token = std::fs::read_to_string(&token_file)?.trim().to_owned();
     let parts = up.find_parts()?;
     let agent = parts
         .iter()
-        .find(|(_, cmd)| cmd.split(' ').nth(1) == Some("agent"))
+        .find(|(_, cmd)| cmd.split(' ').any(|w| w == "agent"))
         .context("no agent among up's children")?;
     let agent_pid = agent.0;
     let mtls = agent

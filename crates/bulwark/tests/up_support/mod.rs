@@ -40,9 +40,10 @@ impl Drop for Up {
 }
 
 impl Up {
-    /// Starts `bulwark up` in `dir` with trust domain `td`.
-    pub fn start(dir: &Path, td: &str) -> Result<Up> {
-        let tag = format!("up-test-{}", std::process::id());
+    /// Starts `bulwark up` in `dir` with trust domain `td` and `extra`
+    /// arguments.
+    pub fn start(dir: &Path, td: &str, extra: &[&str]) -> Result<Up> {
+        let tag = format!("up-test-{}-{}", std::process::id(), extra.len());
         let data = dir.join("data");
         let mut child = Command::new(BIN)
             .arg("up")
@@ -56,6 +57,7 @@ impl Up {
             .arg("--enforce-socket")
             .arg(dir.join("enforce.sock"))
             .args(["--enforce-name", &tag])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
