@@ -3,15 +3,17 @@
 //! finding and creates no event; one with an edited summary rewrites the
 //! finding in place (first-seen time kept) without a `new` event.
 //! Writes are counted by SQLite triggers this test adds to the store file.
-//! Fixtures: a small hand-made PyPI record and inventory written here.
+//! Fixtures: a small hand-made PyPI record written here and the inventory
+//! of `support::jinja_app_inventory`.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::SystemTime;
 
-use bulwark_vulndb::matcher::Component;
 use bulwark_vulndb::osv::Record;
 use bulwark_vulndb::rescan::{RematchSummary, rematch, scan_inventory};
 use bulwark_vulndb::store::{Store, StoreError, StoredInventory};
@@ -35,26 +37,7 @@ fn publish(store: &Store, raw: Value, now: &str) -> RematchSummary {
 }
 
 fn inventory() -> StoredInventory {
-    let jinja = Component {
-        ecosystem: "PyPI".into(),
-        name: "jinja2".into(),
-        version: "2.10".into(),
-        package: "jinja2".into(),
-        installed_version: "2.10".into(),
-        purl: None,
-        layer: None,
-    };
-    let other = Component {
-        name: "markupsafe".into(),
-        package: "markupsafe".into(),
-        ..jinja.clone()
-    };
-    StoredInventory {
-        digest: DIGEST.into(),
-        reference: "example.invalid/app:1".into(),
-        stored_at: "2026-01-01T00:00:00Z".into(),
-        components: vec![jinja, other],
-    }
+    support::jinja_app_inventory(DIGEST)
 }
 
 /// Adds triggers counting every insert into and update of `findings`.

@@ -5,17 +5,20 @@
 //! one JSON inventory per image, and no component column on findings.
 //!
 //! Fixtures: the old tables are created here with the statements those
-//! versions used, and filled with a small hand-made OSV record, inventory,
-//! finding and event serialised by this crate's own types.
+//! versions used, and filled with a small hand-made OSV record, the
+//! inventory of `support::jinja_app_inventory`, and its finding and event,
+//! all serialised by this crate's own types.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bulwark_vulndb::matcher::{AdvisorySource, Candidate, Component, match_components};
+use bulwark_vulndb::matcher::{AdvisorySource, Candidate, match_components};
 use bulwark_vulndb::osv::Record;
 use bulwark_vulndb::rescan::{rematch, scan_inventory};
 use bulwark_vulndb::store::{FindingEvent, SCHEMA_VERSION, Store, StoreError, StoredInventory};
@@ -53,27 +56,7 @@ fn record() -> Record {
 }
 
 fn inventory() -> StoredInventory {
-    let jinja = Component {
-        ecosystem: "PyPI".into(),
-        name: "jinja2".into(),
-        version: "2.10".into(),
-        package: "jinja2".into(),
-        installed_version: "2.10".into(),
-        purl: Some("pkg:pypi/jinja2@2.10".into()),
-        layer: None,
-    };
-    let clean = Component {
-        name: "markupsafe".into(),
-        package: "markupsafe".into(),
-        purl: None,
-        ..jinja.clone()
-    };
-    StoredInventory {
-        digest: DIGEST.into(),
-        reference: "example.invalid/app:1".into(),
-        stored_at: FIRST_SEEN.into(),
-        components: vec![jinja, clean],
-    }
+    support::jinja_app_inventory(DIGEST)
 }
 
 struct OneRecord(Candidate);

@@ -220,3 +220,31 @@ pub fn assert_differences_are_listed(found: &BTreeSet<String>, listed: &BTreeSet
         bullets(gone)
     );
 }
+
+/// A stored inventory of two PyPI packages, jinja2 2.10 (affected by the
+/// hand-made PYSEC-2019-1 records of the store tests) and markupsafe 2.10
+/// (no advisory), under `digest`, stored at 2026-01-01.
+pub fn jinja_app_inventory(digest: &str) -> bulwark_vulndb::store::StoredInventory {
+    use bulwark_vulndb::matcher::Component;
+    let jinja = Component {
+        ecosystem: "PyPI".into(),
+        name: "jinja2".into(),
+        version: "2.10".into(),
+        package: "jinja2".into(),
+        installed_version: "2.10".into(),
+        purl: Some("pkg:pypi/jinja2@2.10".into()),
+        layer: None,
+    };
+    let clean = Component {
+        name: "markupsafe".into(),
+        package: "markupsafe".into(),
+        purl: None,
+        ..jinja.clone()
+    };
+    bulwark_vulndb::store::StoredInventory {
+        digest: digest.into(),
+        reference: "example.invalid/app:1".into(),
+        stored_at: "2026-01-01T00:00:00Z".into(),
+        components: vec![jinja, clean],
+    }
+}
