@@ -19,11 +19,15 @@ use crate::store::{FindingEvent, Store, StoreError, StoredInventory};
 type Key = (String, String);
 
 /// The store as an [`AdvisorySource`]: one indexed lookup per key through
-/// a cached prepared statement, and the candidates kept in memory for the
-/// next SBOM that holds the same package.
+/// a cached prepared statement (none for keys of an ecosystem no record
+/// names, such as `AlmaLinux` without a release), and the candidates kept
+/// in memory for the next SBOM that holds the same package.
 pub struct StoreAdvisories<'s> {
     store: &'s Store,
     cache: RefCell<FxHashMap<Key, Vec<Arc<Candidate>>>>,
+    /// The ecosystems of the stored keys, read on the first lookup (inside
+    /// the caller's read transaction).
+    ecosystems: RefCell<Option<BTreeSet<String>>>,
 }
 
 impl<'s> StoreAdvisories<'s> {
@@ -31,6 +35,7 @@ impl<'s> StoreAdvisories<'s> {
         Ok(StoreAdvisories {
             store,
             cache: RefCell::default(),
+            ecosystems: RefCell::default(),
         })
     }
 }
@@ -40,23 +45,25 @@ impl AdvisorySource for StoreAdvisories<'_> {
 
     fn advisories(&self, ecosystem: &str, name: &str) -> Result<Vec<Arc<Candidate>>, StoreError> {
         let key = (ecosystem.to_string(), name.to_string());
-        if let Some(hit) = self.cache.borrow().get(&key) {
-            return Ok(hit.clone());
-        }
-        let found: Vec<Arc<Candidate>> = self
-            .store
-            .candidates_for(ecosystem, name)?
-            .into_iter()
-            .map(Arc::new)
-            .collect();
-        self.cache.borrow_mut().insert(key, found.clone());
-        Ok(found)
+        Ok(self
+            .advisories_for_keys(std::slice::from_ref(&key))?
+            .pop()
+            .unwrap_or_default())
     }
 
     fn advisories_for_keys(&self, keys: &[Key]) -> Result<Vec<Vec<Arc<Candidate>>>, StoreError> {
+        let mut ecosystems = self.ecosystems.borrow_mut();
+        let ecosystems = match &mut *ecosystems {
+            Some(e) => e,
+            empty => empty.insert(self.store.advisory_ecosystems()?),
+        };
         let mut cache = self.cache.borrow_mut();
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
+            if !ecosystems.contains(&key.0) {
+                out.push(Vec::new());
+                continue;
+            }
             if let Some(hit) = cache.get(key) {
                 out.push(hit.clone());
                 continue;

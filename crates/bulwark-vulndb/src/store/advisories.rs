@@ -333,6 +333,24 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// The distinct ecosystems of the stored keys (with release), one
+    /// index seek each instead of a scan of every key.
+    pub fn advisory_ecosystems(&self) -> Result<BTreeSet<String>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "WITH RECURSIVE e(x) AS (
+                     SELECT (SELECT min(ecosystem) FROM affected_keys)
+                     UNION ALL
+                     SELECT (SELECT min(ecosystem) FROM affected_keys WHERE ecosystem > x)
+                     FROM e WHERE x IS NOT NULL)
+                 SELECT x FROM e WHERE x IS NOT NULL",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     /// Every (ecosystem, name) key that has at least one advisory.
     pub fn all_keys(&self) -> Result<std::collections::HashSet<(String, String)>, StoreError> {
         let mut stmt = self
