@@ -181,3 +181,118 @@ fn report(update: u64, outcome: &PushOutcome) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = "apiVersion: bulwark.dev/v1alpha1\nkind: EnforcementPolicy\nmetadata: {name: web}\nspec:\n  workload: image:registry.test/web\n  mode: protect\n";
+
+    fn update(kind: UpdateKind, name: &str, document: Option<&str>) -> Update {
+        Update {
+            version: 1,
+            kind,
+            name: name.into(),
+            document: document.map(str::to_owned),
+        }
+    }
+
+    fn data() -> anyhow::Result<(tempfile::TempDir, super::super::DataDir)> {
+        let dir = tempfile::tempdir()?;
+        let data = super::super::DataDir {
+            path: dir.path().join("data"),
+        };
+        Ok((dir, data))
+    }
+
+    fn profile_doc() -> anyhow::Result<String> {
+        let id = bulwark_core::WorkloadId::new("web")?;
+        let p = bulwark_profile::WorkloadProfile::new(id, time::OffsetDateTime::UNIX_EPOCH);
+        Ok(bulwark_profile::to_yaml(&p)?)
+    }
+
+    fn refusal(r: Result<(), ApplyError>) -> String {
+        match r {
+            Err(ApplyError::Refused(reason)) => reason,
+            other => format!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_enforcement_policy_is_written_where_enforce_serve_reads_and_removed_by_a_deletion()
+    -> anyhow::Result<()> {
+        let (_dir, data) = data()?;
+        let (applier, _) = applier(&data, false);
+        let file = data.path.join("policies").join("web.yaml");
+        applier
+            .apply(&update(UpdateKind::EnforcementPolicy, "web", Some(POLICY)))
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        assert_eq!(std::fs::read_to_string(&file)?, POLICY);
+        applier
+            .apply(&update(UpdateKind::EnforcementPolicy, "web", None))
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        assert!(!file.exists());
+        Ok(())
+    }
+
+    #[test]
+    fn policy_names_with_path_traversal_write_nothing() -> anyhow::Result<()> {
+        let (dir, data) = data()?;
+        let (applier, _) = applier(&data, false);
+        for name in ["../escaped", "..", ".hidden", "a/b"] {
+            let doc = POLICY.replace("name: web", &format!("name: {name:?}"));
+            let reason =
+                refusal(applier.apply(&update(UpdateKind::EnforcementPolicy, name, Some(&doc))));
+            assert!(!reason.starts_with("not refused"), "{name}: {reason}");
+            let deletion = applier.apply(&update(UpdateKind::EnforcementPolicy, name, None));
+            assert!(matches!(deletion, Err(ApplyError::Refused(_))), "{name}");
+        }
+        assert!(!dir.path().join("escaped.yaml").exists());
+        assert!(!data.path.join("escaped.yaml").exists());
+        Ok(())
+    }
+
+    #[test]
+    fn oversized_and_mismatched_documents_are_refused_before_anything_is_written()
+    -> anyhow::Result<()> {
+        let (_dir, data) = data()?;
+        let (applier, _) = applier(&data, false);
+        let huge = format!("{POLICY}# {}\n", "x".repeat(2 << 20));
+        let reason =
+            refusal(applier.apply(&update(UpdateKind::EnforcementPolicy, "web", Some(&huge))));
+        assert!(reason.contains("limit"), "{reason}");
+        let reason = refusal(applier.apply(&update(
+            UpdateKind::EnforcementPolicy,
+            "other",
+            Some(POLICY),
+        )));
+        assert!(reason.contains("metadata.name"), "{reason}");
+        assert!(!data.path.join("policies").exists());
+        Ok(())
+    }
+
+    #[test]
+    fn profiles_are_refused_without_a_profile_engine_and_deletions_always() -> anyhow::Result<()> {
+        let (_dir, data) = data()?;
+        let (without, inbox) = applier(&data, false);
+        assert!(inbox.is_none());
+        let doc = &profile_doc()?;
+        let reason = refusal(without.apply(&update(UpdateKind::WorkloadProfile, "web", Some(doc))));
+        assert!(reason.contains("without --profiles"), "{reason}");
+        let (with, _inbox) = applier(&data, true);
+        let reason = refusal(with.apply(&update(UpdateKind::WorkloadProfile, "web", None)));
+        assert!(reason.contains("not pushed to nodes"), "{reason}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_stopped_profile_stage_is_not_now_not_a_refusal() -> anyhow::Result<()> {
+        let (_dir, data) = data()?;
+        let (applier, inbox) = applier(&data, true);
+        drop(inbox);
+        let doc = &profile_doc()?;
+        let r = applier.apply(&update(UpdateKind::WorkloadProfile, "web", Some(doc)));
+        assert!(matches!(r, Err(ApplyError::NotNow(_))), "{r:?}");
+        Ok(())
+    }
+}
