@@ -7,153 +7,17 @@
 //! (renewed files, picked up without restarts), and SIGKILL of `up` itself
 //! stops every part (parent-death signal).
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpStream;
+mod up_support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use bulwark_testkit::Container;
-use serde_json::Value;
+use up_support::{BIN, Up, children, get};
 
-const BIN: &str = env!("CARGO_BIN_EXE_bulwark");
-
-/// `bulwark up`; it and the parts seen are killed on drop, so a failing
-/// test leaves nothing behind.
-struct Up {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    parts: Vec<u32>,
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        for pid in std::iter::once(self.child.id()).chain(self.parts.iter().copied()) {
-            if let Ok(pid) = i32::try_from(pid) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
-        let _ = self.child.wait();
-    }
-}
-
-impl Up {
-    fn start(dir: &Path, extra: &[&str]) -> Result<Up> {
-        let tag = format!("up-test-{}-{}", std::process::id(), extra.len());
-        let mut child = Command::new(BIN)
-            .arg("up")
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .args(["--listen", "127.0.0.1:0", "--mtls-listen", "127.0.0.1:0"])
-            .args(["--agent-metrics", "127.0.0.1:0"])
-            .args(["--trust-domain", "up.test", "--report-secs", "1"])
-            .arg("--workload-socket")
-            .arg(dir.join("workload.sock"))
-            .arg("--enforce-socket")
-            .arg(dir.join("enforce.sock"))
-            .args(["--enforce-name", &tag])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("starting bulwark up")?;
-        let stdout = child.stdout.take().context("up's stdout")?;
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                println!("{line}");
-                let _ = tx.send(line);
-            }
-        });
-        Ok(Up {
-            child,
-            lines,
-            parts: Vec::new(),
-        })
-    }
-
-    /// The dashboard address and the admin token file, from what `up` prints.
-    fn login(&self) -> Result<(String, PathBuf)> {
-        let deadline = Instant::now() + Duration::from_secs(180);
-        let (mut addr, mut token) = (None, None);
-        while addr.is_none() || token.is_none() {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(wait)
-                .context("bulwark up did not print where to log in")?;
-            if let Some(rest) = line.strip_prefix("bulwark up: dashboard: http://") {
-                addr = rest.split('/').next().map(str::to_owned);
-            } else if let Some((_, rest)) = line.split_once("$(cat ") {
-                token = rest.split(')').next().map(PathBuf::from);
-            }
-        }
-        Ok((addr.context("address")?, token.context("token")?))
-    }
-}
-
-/// A GET with a bearer token (HTTP/1.1, connection closed by the server).
-fn get(addr: &str, path: &str, token: &str) -> Result<Value> {
-    let mut tcp = TcpStream::connect(addr)?;
-    write!(
-        tcp,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = Vec::new();
-    tcp.read_to_end(&mut raw)?;
-    let text = String::from_utf8(raw)?;
-    let (head, body) = text.split_once("\r\n\r\n").context("no HTTP header end")?;
-    ensure!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)?
-    } else {
-        body.to_owned()
-    };
-    Ok(serde_json::from_str(&body)?)
-}
-
-fn dechunk(mut rest: &str) -> Result<String> {
-    let mut out = String::new();
-    loop {
-        let (size, after) = rest.split_once("\r\n").context("bad chunk")?;
-        let n = usize::from_str_radix(size.trim(), 16)?;
-        if n == 0 {
-            return Ok(out);
-        }
-        out.push_str(after.get(..n).context("short chunk")?);
-        rest = after.get(n + 2..).context("short chunk")?;
-    }
-}
-
-/// Pids of `pid`'s children, with their command lines.
-fn children(pid: u32) -> Result<Vec<(u32, String)>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc")? {
-        let Ok(child) = entry?.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
-            continue;
-        };
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            let cmd = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
-            out.push((child, String::from_utf8_lossy(&cmd).replace('\0', " ")));
-        }
-    }
-    Ok(out)
-}
+const TRUST_DOMAIN: &str = "up.test";
 
 /// Runs a program from /tmp in a new runc container and waits for its
 /// `exec-from-tmp` alert in `/api/v1/alerts`.
@@ -252,7 +116,7 @@ fn parts_of(up: &mut Up) -> Result<Vec<(u32, String)>> {
 #[test]
 fn up_starts_the_platform_reports_a_container_alert_and_stops_on_sigterm() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let mut up = Up::start(tmp.path(), &[])?;
+    let mut up = Up::start(tmp.path(), TRUST_DOMAIN, &[])?;
     let (addr, token_file) = up.login()?;
     let token = std::fs::read_to_string(&token_file)?.trim().to_owned();
 
@@ -289,7 +153,7 @@ fn up_with_10s_svids_keeps_the_agent_link_past_two_lifetimes_and_sigkill_stops_e
 -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let started = Instant::now();
-    let mut up = Up::start(tmp.path(), &["--svid-ttl", "10s"])?;
+    let mut up = Up::start(tmp.path(), TRUST_DOMAIN, &["--svid-ttl", "10s"])?;
     let (addr, token_file) = up.login()?;
     let token = std::fs::read_to_string(&token_file)?.trim().to_owned();
     let parts = parts_of(&mut up)?;

@@ -20,7 +20,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_bulwark");
 /// test leaves nothing behind.
 pub struct Up {
     pub child: Child,
-    lines: mpsc::Receiver<String>,
+    pub lines: mpsc::Receiver<String>,
     pub parts: Vec<u32>,
     pub data: PathBuf,
 }
