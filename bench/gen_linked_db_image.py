@@ -17,17 +17,12 @@ import os
 import sys
 import tarfile
 
+from oci_layout import write_blob, write_image
+
 
 def read_blob(root, digest):
     with open(os.path.join(root, "blobs", "sha256", digest.split(":", 1)[1]), "rb") as f:
         return f.read()
-
-
-def write_blob(out, data, media_type):
-    digest = hashlib.sha256(data).hexdigest()
-    with open(os.path.join(out, "blobs", "sha256", digest), "wb") as f:
-        f.write(data)
-    return {"mediaType": media_type, "digest": "sha256:" + digest, "size": len(data)}
 
 
 def layer(status):
@@ -63,15 +58,9 @@ def main():
         tar_bytes = layer(f.read())
     config["rootfs"]["diff_ids"].append("sha256:" + hashlib.sha256(tar_bytes).hexdigest())
     config.setdefault("history", []).append({"created_by": "mv /var/lib/dpkg /opt/dpkg && ln -s /opt/dpkg /var/lib/dpkg"})
-    manifest["layers"].append(write_blob(out, gzip.compress(tar_bytes, mtime=0),
-                                         "application/vnd.oci.image.layer.v1.tar+gzip"))
-    manifest["config"] = write_blob(out, json.dumps(config).encode(), manifest["config"]["mediaType"])
-    desc = write_blob(out, json.dumps(manifest).encode(), "application/vnd.oci.image.manifest.v1+json")
-    with open(os.path.join(out, "index.json"), "w") as f:
-        json.dump({"schemaVersion": 2, "manifests": [desc]}, f)
-    with open(os.path.join(out, "oci-layout"), "w") as f:
-        json.dump({"imageLayoutVersion": "1.0.0"}, f)
-
+    layers = manifest["layers"] + [write_blob(out, gzip.compress(tar_bytes, mtime=0),
+                                              "application/vnd.oci.image.layer.v1.tar+gzip")]
+    write_image(out, config, layers)
 
 if __name__ == "__main__":
     main()
