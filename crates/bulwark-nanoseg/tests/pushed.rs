@@ -111,18 +111,8 @@ fn a_local_edit_after_a_server_update_wins_until_the_next_server_update() {
     stage
         .apply_pushed(1, web().as_str(), &doc)
         .unwrap_or_else(|e| panic!("{e}"));
-    // `bulwark profile demote` on the node, under the store's lock.
-    let store = f.store();
-    {
-        let _lock = store.lock().unwrap_or_else(|e| panic!("{e}"));
-        let (mut p, _) = store
-            .read(&web())
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| panic!("not stored"));
-        p.set_mode(&Class::ALL, Mode::Discover, "local review");
-        store.write(&p).unwrap_or_else(|e| panic!("{e}"));
-    }
+    // `bulwark profile demote` on the node.
+    f.set_mode_on_disk(Mode::Discover);
     f.clock.advance(Duration::from_secs(2));
     stage.tick().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(

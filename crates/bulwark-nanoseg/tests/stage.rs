@@ -72,18 +72,8 @@ fn an_edit_on_disk_replaces_the_agents_copy_at_the_next_sync() {
     benign(&mut stage, 100);
     f.clock.advance(Duration::from_secs(2));
     stage.tick().unwrap_or_else(|e| panic!("{e}"));
-    // What `bulwark profile promote --to protect` does, under the lock.
-    let store = f.store();
-    {
-        let _lock = store.lock().unwrap_or_else(|e| panic!("{e}"));
-        let (mut p, _) = store
-            .read(&web())
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| panic!("not stored"));
-        p.set_mode(&Class::ALL, Mode::Protect, "test");
-        store.write(&p).unwrap_or_else(|e| panic!("{e}"));
-    }
+    // What `bulwark profile promote --to protect` does.
+    f.set_mode_on_disk(Mode::Protect);
     f.clock.advance(Duration::from_secs(2));
     stage.tick().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(

@@ -166,23 +166,7 @@ async fn node_streams_alerts_up_and_receives_policy_updates_over_mtls() -> Resul
     );
 
     // A policy made on the server reaches the node's disk.
-    let permit = bulwark_control::rbac::authorize::<
-        bulwark_control::rbac::verbs::Update,
-        resources::Policies,
-    >(&admin(), &bulwark_control::rbac::Target::Cluster)?;
-    let doc = "apiVersion: bulwark.dev/v1alpha1\nkind: AccessPolicy\nmetadata: {name: web}\nspec:\n  to: spiffe://test.example/ns/shop/sa/web\n  from: [spiffe://test.example/ns/shop/sa/api]\n";
-    let put = store
-        .put_document(
-            &permit,
-            bulwark_control::wire::UpdateKind::AccessPolicy,
-            "web",
-            doc,
-            "t",
-            Box::new(|| Ok(())),
-        )
-        .await;
-    put.context("storing the AccessPolicy")?;
-    server.app.feed.notify(store.latest_update().await?);
+    put_access_policy(&server).await?;
     let file = updates.path().join("AccessPolicy").join("web.yaml");
     wait_for(
         "the policy written on the node",
@@ -193,7 +177,7 @@ async fn node_streams_alerts_up_and_receives_policy_updates_over_mtls() -> Resul
         },
     )
     .await?;
-    assert_eq!(std::fs::read_to_string(&file)?, doc);
+    assert_eq!(std::fs::read_to_string(&file)?, ACCESS_POLICY);
     // ...and the node reports it applied that version.
     let nodes_permit = authorize_list::<resources::Nodes>(&admin())?;
     wait_for("applied update reported", Duration::from_secs(30), || {
@@ -318,6 +302,30 @@ async fn forged_and_unbound_identities_cannot_report() -> Result<()> {
     Ok(())
 }
 
+const ACCESS_POLICY: &str = "apiVersion: bulwark.dev/v1alpha1\nkind: AccessPolicy\nmetadata: {name: web}\nspec:\n  to: spiffe://test.example/ns/shop/sa/web\n  from: [spiffe://test.example/ns/shop/sa/api]\n";
+
+/// Stores the AccessPolicy `web` as an admin and wakes the update streams.
+async fn put_access_policy(server: &MtlsServer) -> Result<()> {
+    let permit = bulwark_control::rbac::authorize::<
+        bulwark_control::rbac::verbs::Update,
+        resources::Policies,
+    >(&admin(), &bulwark_control::rbac::Target::Cluster)?;
+    let store = &server.app.store;
+    store
+        .put_document(
+            &permit,
+            bulwark_control::wire::UpdateKind::AccessPolicy,
+            "web",
+            ACCESS_POLICY,
+            "t",
+            Box::new(|| Ok(())),
+        )
+        .await
+        .context("storing the AccessPolicy")?;
+    server.app.feed.notify(store.latest_update().await?);
+    Ok(())
+}
+
 /// Refuses every update, as an agent does a document it cannot apply.
 struct RefuseAll;
 
@@ -342,23 +350,7 @@ async fn a_refused_update_is_reported_with_its_reason_not_as_applied() -> Result
         Arc::new(RefuseAll),
     )?;
     let store = server.app.store.clone();
-    let permit = bulwark_control::rbac::authorize::<
-        bulwark_control::rbac::verbs::Update,
-        resources::Policies,
-    >(&admin(), &bulwark_control::rbac::Target::Cluster)?;
-    let doc = "apiVersion: bulwark.dev/v1alpha1\nkind: AccessPolicy\nmetadata: {name: web}\nspec:\n  to: spiffe://test.example/ns/shop/sa/web\n  from: [spiffe://test.example/ns/shop/sa/api]\n";
-    store
-        .put_document(
-            &permit,
-            bulwark_control::wire::UpdateKind::AccessPolicy,
-            "web",
-            doc,
-            "t",
-            Box::new(|| Ok(())),
-        )
-        .await
-        .context("storing the AccessPolicy")?;
-    server.app.feed.notify(store.latest_update().await?);
+    put_access_policy(&server).await?;
     let p = authorize_list::<resources::Nodes>(&admin())?;
     wait_for("the refusal reported", Duration::from_secs(30), || {
         let (store, p) = (store.clone(), &p);

@@ -6,10 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use bulwark_alert::{JsonLinesSink, Router, Throttle, ThrottleConfig};
 use bulwark_audit::AuditLog;
-use bulwark_core::{ManualClock, WorkloadId};
+use bulwark_core::{ManualClock, Mode, WorkloadId};
 use bulwark_nanoseg::{ProfileStore, Stage, StageConfig};
-use bulwark_profile::Config;
 use bulwark_profile::testutil::{T0, connect, exec, listen, open};
+use bulwark_profile::{Class, Config};
 
 pub struct Fixture {
     _dir: tempfile::TempDir,
@@ -41,6 +41,20 @@ impl Fixture {
 
     pub fn audit_path(&self) -> std::path::PathBuf {
         self.root.join("audit").join("audit.log")
+    }
+
+    /// What `bulwark profile promote/demote --to MODE` does to `web`'s
+    /// stored profile: every class set, under the store's lock.
+    pub fn set_mode_on_disk(&self, to: Mode) {
+        let store = self.store();
+        let _lock = store.lock().unwrap_or_else(|e| panic!("{e}"));
+        let (mut p, _) = store
+            .read(&web())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("not stored"));
+        p.set_mode(&Class::ALL, to, "edited on the node");
+        store.write(&p).unwrap_or_else(|e| panic!("{e}"));
     }
 
     pub fn stage(&self) -> Stage {
