@@ -27,6 +27,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const MAX_ALERTS: usize = 10_000;
 /// Most flows, listeners, containers or profiles in one report.
 pub const MAX_ITEMS: usize = 10_000;
+/// Most (source, destination, port, protocol) keys an agent aggregates
+/// in one report; connections to further keys are counted in
+/// [`Counters::flows_dropped`].
+pub const MAX_FLOWS: usize = 4_096;
 
 /// About the agent (not the node's identity, which is its certificate).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +48,17 @@ pub struct Counters {
     pub events_lost: u64,
     /// Alerts dropped because the uplink buffer was full.
     pub alerts_dropped: u64,
+    /// Alerts handed to the uplink.
+    #[serde(default)]
+    pub alerts: u64,
+    /// Events dropped at the sensor's queue to the agent's consumer (part
+    /// of `events_lost`).
+    #[serde(default)]
+    pub queue_drops: u64,
+    /// Connections not counted in any flow because the agent's flow table
+    /// was full (at most [`MAX_FLOWS`] keys per report).
+    #[serde(default)]
+    pub flows_dropped: u64,
 }
 
 /// Connections from a workload to an address, counted over the report's
@@ -52,6 +67,10 @@ pub struct Counters {
 pub struct Flow {
     pub src: String,
     pub dst: SocketAddr,
+    /// The workload that accepted connections on `dst`'s address on this
+    /// node (the profile engine's peer attribution), when the agent knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dst_workload: Option<String>,
     /// `tcp`, `udp`.
     pub protocol: String,
     pub count: u64,
@@ -107,6 +126,10 @@ pub struct Report {
     pub listeners: Vec<Listener>,
     #[serde(default)]
     pub containers: Vec<ContainerReport>,
+    /// `containers` lists every container on the node: the server marks
+    /// the node's other containers as no longer running.
+    #[serde(default)]
+    pub containers_complete: bool,
     #[serde(default)]
     pub profiles: Vec<ProfileDoc>,
     #[serde(default)]
@@ -204,6 +227,11 @@ pub struct ReportAck {
     pub latest_update: u64,
     /// Seconds without a report after which the server flags the node.
     pub stale_after_secs: u64,
+    /// Parts of the report the server refused (a container another node
+    /// runs, a flow or listener of a workload this node does not run),
+    /// each named with the reason; the rest was stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<String>,
 }
 
 /// What an update carries.
@@ -296,6 +324,7 @@ mod tests {
                 dst: "127.0.0.1:1"
                     .parse()
                     .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
+                dst_workload: None,
                 protocol: "tcp".into(),
                 count: 1,
                 last_seen: 0,

@@ -55,8 +55,8 @@ pub use learn::Limits;
 pub use maintain::{MergeReport, age, merge};
 pub use modes::{ModeChange, demoted, promoted};
 pub use observe::{Observation, capability_name};
-pub use pattern::{ArgPattern, Cidr, PathPattern, normalize_path};
-pub use peers::PEER_TTL;
+pub use pattern::{ArgPattern, Cidr, PathPattern, canonical_ip, normalize_path};
+pub use peers::{PEER_TTL, PeerMap};
 pub use pushed::{PushError, Pushed, SERVER_VERSION_ANNOTATION, apply_pushed, server_version};
 pub use spec::{
     API_VERSION, Access, CapabilityRule, Class, EgressRule, FileRule, ImageVersion, KIND, Learning,

@@ -131,6 +131,8 @@ async fn ingest(
                 hostname: format!("n{a}"),
                 version: "bench".into(),
             },
+            containers: None,
+            profiles: None,
         };
         let (stored, stop) = (Arc::clone(&stored), Arc::clone(&stop));
         tasks.push(tokio::spawn(async move {

@@ -62,14 +62,19 @@ pub async fn report(
         })?;
     let report: Report = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("the report is not valid JSON: {e}")))?;
+    report.check_limits().map_err(ApiError::bad_request)?;
+    let screened = app.store.screen(&node, report).await?;
+    let report = screened.report();
     caller.call.describe(
         "agent.report",
         &node,
-        json!({"seq": report.seq, "boot": report.boot, "alerts": report.alerts.len()}),
+        json!({"seq": report.seq, "boot": report.boot, "alerts": report.alerts.len(),
+               "containers": report.containers.len(), "flows": report.flows.len(),
+               "profiles": report.profiles.len(), "rejected": screened.rejected()}),
     );
     let outcome = app
         .store
-        .ingest(&permit, &node, &report, caller.call.gate(&app))
+        .ingest(&permit, &screened, caller.call.gate(&app))
         .await?;
     if outcome.stored {
         app.metrics.add(|m| &m.reports, 1);
@@ -84,6 +89,7 @@ pub async fn report(
         stored: outcome.stored,
         latest_update: app.store.latest_update().await?,
         stale_after_secs: app.settings.stale_after.as_secs(),
+        rejected: outcome.rejected,
     }))
 }
 

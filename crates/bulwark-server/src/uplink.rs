@@ -8,23 +8,33 @@
 //! names, atomic replace); the newest version that took effect and the
 //! newest refusal (with its reason) are reported back ([`UpdateState`]).
 //!
+//! Every report also carries the node's state: its containers with their
+//! CIS facts and learned profiles ([`inventory`]), the connections its
+//! workloads made since the last report ([`flows`], fed by the agent's
+//! event loop through [`NodeState::observe`]) and the agent's counters.
+//!
 //! The server is verified as an X.509-SVID of the trust domain and must be
 //! the SPIFFE ID the agent was told (`--server-id`).
 
+pub mod flows;
+pub mod inventory;
+
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bulwark_alert::{Sink, SinkError};
+use bulwark_containers::FsHost;
 use bulwark_control::wire::{
     AgentInfo, Counters, Downlink, PROTOCOL_VERSION, Report, ReportAck, Update,
 };
-use bulwark_core::Alert;
+use bulwark_core::{Alert, Event, EventKind};
 use bulwark_identity::x509::PeerRole;
 use bulwark_mesh::IdentityHandle;
+use bulwark_nanoseg::ProfileStore;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -34,6 +44,9 @@ use tokio_rustls::TlsConnector;
 mod apply;
 
 pub use apply::{ApplyError, FileApplier, UpdateApplier, UpdateState};
+
+use self::flows::FlowTable;
+use self::inventory::{Inventory, Receipt};
 
 /// Where and how to report.
 #[derive(Clone, Debug)]
@@ -51,6 +64,11 @@ pub struct LinkConfig {
     /// Where streamed updates are written.
     pub updates_dir: PathBuf,
     pub agent: AgentInfo,
+    /// Whose runtime state lists the node's containers (`FsHost::real()`);
+    /// `None`: report no containers.
+    pub containers: Option<FsHost>,
+    /// The agent's profile store (learned profiles are reported from it).
+    pub profiles: Option<PathBuf>,
 }
 
 /// Why talking to the server failed.
@@ -303,6 +321,7 @@ pub fn read_applied(dir: &Path) -> u64 {
 pub struct UplinkSink {
     tx: SyncSender<Alert>,
     dropped: Arc<AtomicU64>,
+    queued: Arc<AtomicU64>,
 }
 
 impl Sink for UplinkSink {
@@ -312,7 +331,10 @@ impl Sink for UplinkSink {
 
     fn send(&mut self, alert: &Alert) -> Result<(), SinkError> {
         match self.tx.try_send(alert.clone()) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.queued.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 // Counted and reported to the server with the next report.
                 self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -329,6 +351,66 @@ pub struct Uplink {
     /// What was applied or refused (what the reports say).
     pub updates: Arc<UpdateState>,
     pub done: Finished,
+    /// The agent's event loop feeds it; every report drains it.
+    pub state: NodeState,
+}
+
+/// The sensor's counters since the agent started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SensorCounters {
+    pub events: u64,
+    pub events_lost: u64,
+    pub queue_drops: u64,
+}
+
+type CounterFn = Box<dyn Fn() -> SensorCounters + Send + Sync>;
+
+/// The node's connections since the last report and where the sensor's
+/// counters come from; shared by the agent's event loop and the link.
+#[derive(Clone, Default)]
+pub struct NodeState {
+    flows: Arc<Mutex<FlowTable>>,
+    sensor: Arc<OnceLock<CounterFn>>,
+}
+
+impl std::fmt::Debug for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeState").finish_non_exhaustive()
+    }
+}
+
+impl NodeState {
+    /// One event of the sensor's stream (only execs and socket events are
+    /// kept).
+    pub fn observe(&self, event: &Event) {
+        if !matches!(
+            event.kind,
+            EventKind::Exec { .. }
+                | EventKind::Connect { .. }
+                | EventKind::Accept { .. }
+                | EventKind::Listen { .. }
+                | EventKind::Bind { .. }
+        ) {
+            return;
+        }
+        if let Ok(mut t) = self.flows.lock() {
+            t.observe(event);
+        }
+    }
+
+    /// Where reports read the sensor's counters from (set once, when the
+    /// sensor runs; later calls are ignored).
+    pub fn sensor_counters(&self, read: impl Fn() -> SensorCounters + Send + Sync + 'static) {
+        let _ = self.sensor.set(Box::new(read));
+    }
+
+    fn sensor(&self) -> SensorCounters {
+        self.sensor.get().map(|f| f()).unwrap_or_default()
+    }
+
+    fn drain(&self) -> flows::Drained {
+        self.flows.lock().map(|mut t| t.drain()).unwrap_or_default()
+    }
 }
 
 /// Signals when the link thread has sent its last report (after every
@@ -363,6 +445,9 @@ pub fn start_with(
 ) -> Result<Uplink, LinkError> {
     let (tx, rx) = sync_channel(cfg.queue.max(1));
     let dropped = Arc::new(AtomicU64::new(0));
+    let queued = Arc::new(AtomicU64::new(0));
+    let state = NodeState::default();
+    let inventory = inventory_of(&cfg)?;
     let applied = Arc::new(UpdateState::load(&cfg.updates_dir));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -371,12 +456,20 @@ pub fn start_with(
             addr: cfg.addr.clone(),
             message: format!("starting the link's runtime: {e}"),
         })?;
-    let (d, a) = (Arc::clone(&dropped), Arc::clone(&applied));
+    let counters = LinkCounters {
+        dropped: Arc::clone(&dropped),
+        queued: Arc::clone(&queued),
+        applied: Arc::clone(&applied),
+    };
+    let node = Node {
+        state: state.clone(),
+        inventory,
+    };
     let (done_tx, done_rx) = sync_channel(1);
     std::thread::Builder::new()
         .name("server-link".into())
         .spawn(move || {
-            rt.block_on(run(cfg, identity, rx, d, a, applier));
+            rt.block_on(run(cfg, identity, rx, counters, node, applier));
             let _ = done_tx.send(());
         })
         .map_err(|e| LinkError::Connect {
@@ -384,10 +477,68 @@ pub fn start_with(
             message: format!("starting the link thread: {e}"),
         })?;
     Ok(Uplink {
-        sink: Some(UplinkSink { tx, dropped }),
+        sink: Some(UplinkSink {
+            tx,
+            dropped,
+            queued,
+        }),
         updates: applied,
         done: Finished(done_rx),
+        state,
     })
+}
+
+fn inventory_of(cfg: &LinkConfig) -> Result<Option<Inventory>, LinkError> {
+    let profiles = cfg
+        .profiles
+        .as_deref()
+        .map(ProfileStore::open)
+        .transpose()
+        .map_err(|e| LinkError::Connect {
+            addr: cfg.addr.clone(),
+            message: format!("the profile store to report from: {e}"),
+        })?;
+    Ok(match (&cfg.containers, profiles) {
+        (None, None) => None,
+        (host, profiles) => Some(Inventory::new(host.clone(), profiles)),
+    })
+}
+
+/// The link's own counters, shared with the sink.
+#[derive(Debug)]
+struct LinkCounters {
+    dropped: Arc<AtomicU64>,
+    queued: Arc<AtomicU64>,
+    applied: Arc<UpdateState>,
+}
+
+/// The node's state the reports carry besides alerts.
+#[derive(Debug)]
+struct Node {
+    state: NodeState,
+    inventory: Option<Inventory>,
+}
+
+impl Node {
+    /// Fills `report` with the node's state; what to remember once the
+    /// server acknowledges it.
+    fn fill(&mut self, report: &mut Report, flows_dropped: &mut u64) -> Option<Receipt> {
+        let drained = self.state.drain();
+        *flows_dropped += drained.dropped;
+        report.flows = drained.flows;
+        report.listeners = drained.listeners;
+        let sensor = self.state.sensor();
+        report.counters.events = sensor.events;
+        report.counters.events_lost = sensor.events_lost;
+        report.counters.queue_drops = sensor.queue_drops;
+        report.counters.flows_dropped = *flows_dropped;
+        let snap = self.inventory.as_ref()?.snapshot(drained.containers);
+        let receipt = snap.receipt();
+        report.containers = snap.containers;
+        report.containers_complete = snap.complete;
+        report.profiles = snap.profiles;
+        Some(receipt)
+    }
 }
 
 fn boot_id() -> String {
@@ -398,12 +549,16 @@ async fn run(
     cfg: LinkConfig,
     identity: Arc<IdentityHandle>,
     rx: Receiver<Alert>,
-    dropped: Arc<AtomicU64>,
-    applied: Arc<UpdateState>,
+    counters: LinkCounters,
+    mut node: Node,
     applier: Arc<dyn UpdateApplier>,
 ) {
     let follower = {
-        let (cfg, identity, applied) = (cfg.clone(), Arc::clone(&identity), Arc::clone(&applied));
+        let (cfg, identity, applied) = (
+            cfg.clone(),
+            Arc::clone(&identity),
+            Arc::clone(&counters.applied),
+        );
         tokio::spawn(async move {
             loop {
                 if let Err(e) = follow_updates(&cfg, &identity, &applied, &applier).await {
@@ -417,44 +572,61 @@ async fn run(
     let boot = boot_id();
     let mut seq = 0u64;
     let mut pending: VecDeque<Alert> = VecDeque::new();
-    let mut backoff = Duration::from_millis(200);
+    let mut flows_dropped = 0u64;
     loop {
         let batch_ready = fill(&rx, &mut pending, cfg.max_batch, cfg.every).await;
-        if !batch_ready && rx_closed(&rx) && pending.is_empty() {
-            break;
-        }
+        // The last report (after the sink closed) still carries the
+        // node's state since the one before.
+        let last = !batch_ready && rx_closed(&rx) && pending.is_empty();
         seq += 1;
         let take = pending.len().min(cfg.max_batch);
-        let report = Report {
+        let mut report = Report {
             seq,
             boot: boot.clone(),
             agent: cfg.agent.clone(),
             alerts: pending.iter().take(take).cloned().collect(),
             counters: Counters {
-                alerts_dropped: dropped.load(Ordering::Relaxed),
+                alerts_dropped: counters.dropped.load(Ordering::Relaxed),
+                alerts: counters.queued.load(Ordering::Relaxed),
                 ..Counters::default()
             },
-            applied_update: applied.applied(),
-            update_failure: applied.failure(),
+            applied_update: counters.applied.applied(),
+            update_failure: counters.applied.failure(),
             ..Report::default()
         };
-        // The same report (same seq) until it is acknowledged.
-        loop {
-            match send_report(&cfg, &identity, &report).await {
-                Ok(_) => {
-                    pending.drain(..take);
-                    backoff = Duration::from_millis(200);
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, seq, "report not acknowledged; will resend");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(cfg.every.max(Duration::from_secs(1)));
-                }
-            }
+        let receipt = node.fill(&mut report, &mut flows_dropped);
+        let ack = send_until_acknowledged(&cfg, &identity, &report).await;
+        pending.drain(..take);
+        if !ack.rejected.is_empty() {
+            tracing::warn!(seq, rejected = ?ack.rejected, "the server refused parts of a report");
+        }
+        if let (Some(inv), Some(r)) = (node.inventory.as_mut(), receipt) {
+            inv.acknowledged(r);
+        }
+        if last {
+            break;
         }
     }
     follower.abort();
+}
+
+/// Sends the same report (same seq) until the server acknowledges it.
+async fn send_until_acknowledged(
+    cfg: &LinkConfig,
+    identity: &Arc<IdentityHandle>,
+    report: &Report,
+) -> ReportAck {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match send_report(cfg, identity, report).await {
+            Ok(ack) => return ack,
+            Err(e) => {
+                tracing::warn!(error = %e, seq = report.seq, "report not acknowledged; will resend");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(cfg.every.max(Duration::from_secs(1)));
+            }
+        }
+    }
 }
 
 fn rx_closed(rx: &std::sync::Mutex<Receiver<Alert>>) -> bool {

@@ -102,6 +102,8 @@ fn config(addr: &str, dir: &std::path::Path, host: &str) -> LinkConfig {
             hostname: host.into(),
             version: "test".into(),
         },
+        containers: None,
+        profiles: None,
     }
 }
 
@@ -374,5 +376,181 @@ async fn a_refused_update_is_reported_with_its_reason_not_as_applied() -> Result
     assert_eq!(f.reason, "web cannot be applied here");
     assert_eq!(link.updates.failure().map(|f| f.version), Some(1));
     assert!(!dir.path().join("AccessPolicy").exists(), "nothing written");
+    Ok(())
+}
+
+fn container(id: &str, workload: &str, running: bool) -> bulwark_control::wire::ContainerReport {
+    bulwark_control::wire::ContainerReport {
+        id: id.into(),
+        workload: workload.into(),
+        image: Some(format!("{workload}:1")),
+        image_digest: None,
+        running,
+        facts: None,
+    }
+}
+
+fn flow(src: &str, dst: &str, to: Option<&str>) -> Result<bulwark_control::wire::Flow> {
+    Ok(bulwark_control::wire::Flow {
+        src: src.into(),
+        dst: dst.parse()?,
+        dst_workload: to.map(str::to_owned),
+        protocol: "tcp".into(),
+        count: 3,
+        last_seen: bulwark_server::now_ms(),
+    })
+}
+
+fn report(seq: u64, boot: &str) -> Report {
+    Report {
+        seq,
+        boot: boot.into(),
+        agent: AgentInfo::default(),
+        ..Report::default()
+    }
+}
+
+async fn running(server: &MtlsServer) -> Result<Vec<(String, String)>> {
+    let p = authorize_list::<resources::Compliance>(&admin())?;
+    Ok(server
+        .app
+        .store
+        .running_containers(&p)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.node))
+        .collect())
+}
+
+async fn edges(server: &MtlsServer) -> Result<Vec<(String, String)>> {
+    let p = authorize_list::<resources::Workloads>(&admin())?;
+    Ok(server
+        .app
+        .store
+        .graph(&p)
+        .await?
+        .edges
+        .into_iter()
+        .map(|e| (e.src, e.dst))
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_containers_and_flows_of_another_node_are_refused() -> Result<()> {
+    let pki = Pki::new("test.example")?;
+    let server = start(&pki).await?;
+    let dir = tempfile::tempdir()?;
+    let cfg = config(&server.addr, dir.path(), "n");
+    let (n1, n2) = (
+        "spiffe://test.example/bulwark/node/n1",
+        "spiffe://test.example/bulwark/node/n2",
+    );
+    let mut first = report(1, "b1");
+    first.containers = vec![
+        container("web-1", "k8s:shop/web", true),
+        container("db-1", "k8s:shop/db", true),
+    ];
+    first.flows = vec![flow("k8s:shop/web", "10.0.0.9:5432", Some("k8s:shop/db"))?];
+    let ack = uplink::send_report(&cfg, &pki.identity(n1)?, &first).await?;
+    assert!(ack.stored && ack.rejected.is_empty(), "{ack:?}");
+
+    // Node 2 claims node 1's container has stopped, and reports flows and
+    // a listener of node 1's workloads.
+    let mut forged = report(1, "b2");
+    forged.containers = vec![
+        container("web-1", "k8s:shop/web", false),
+        container("x-1", "k8s:other/x", true),
+    ];
+    forged.flows = vec![
+        flow("k8s:shop/web", "10.0.0.66:443", None)?,
+        flow("k8s:other/x", "10.0.0.9:5432", Some("k8s:shop/db"))?,
+        flow("k8s:other/x", "192.0.2.1:53", None)?,
+    ];
+    forged.listeners = vec![bulwark_control::wire::Listener {
+        workload: "k8s:shop/web".into(),
+        addr: "10.0.0.66:443".parse()?,
+        protocol: "tcp".into(),
+    }];
+    let ack = uplink::send_report(&cfg, &pki.identity(n2)?, &forged).await?;
+    assert!(ack.stored, "the node's own part is stored");
+    let rejected = ack.rejected.join("\n");
+    assert_eq!(ack.rejected.len(), 4, "{rejected}");
+    assert!(
+        rejected.contains(&format!("container web-1: runs on node {n1}")),
+        "{rejected}"
+    );
+    assert!(
+        rejected.contains("flow k8s:shop/web -> 10.0.0.66:443"),
+        "{rejected}"
+    );
+    assert!(
+        rejected.contains("k8s:shop/db has no container on this node"),
+        "{rejected}"
+    );
+    assert!(rejected.contains("listener 10.0.0.66:443"), "{rejected}");
+
+    let mut live = running(&server).await?;
+    live.sort();
+    assert_eq!(
+        live,
+        [
+            ("db-1".to_owned(), n1.to_owned()),
+            ("web-1".to_owned(), n1.to_owned()),
+            ("x-1".to_owned(), n2.to_owned()),
+        ]
+    );
+    let e = edges(&server).await?;
+    assert!(
+        e.contains(&("k8s:shop/web".into(), "k8s:shop/db".into())),
+        "{e:?}"
+    );
+    assert!(
+        e.contains(&("k8s:other/x".into(), "192.0.2.1:53".into())),
+        "{e:?}"
+    );
+    assert_eq!(e.len(), 2, "nothing forged reached the graph: {e:?}");
+    // The refusal is in the audit record of the report.
+    let log = std::fs::read_to_string(server.app.settings.audit_path())?;
+    assert!(
+        log.lines()
+            .any(|l| l.contains("agent.report") && l.contains("runs on node"))
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_missing_from_a_complete_list_are_no_longer_running() -> Result<()> {
+    let pki = Pki::new("test.example")?;
+    let server = start(&pki).await?;
+    let dir = tempfile::tempdir()?;
+    let cfg = config(&server.addr, dir.path(), "n");
+    let node = "spiffe://test.example/bulwark/node/ghosts";
+    let id = pki.identity(node)?;
+    let mut r = report(1, "b1");
+    r.containers = vec![
+        container("a", "k8s:shop/a", true),
+        container("b", "k8s:shop/b", true),
+    ];
+    r.containers_complete = true;
+    uplink::send_report(&cfg, &id, &r).await?;
+    assert_eq!(running(&server).await?.len(), 2);
+    // b was removed: a complete list without it.
+    let mut r = report(2, "b1");
+    r.containers = vec![container("a", "k8s:shop/a", true)];
+    r.containers_complete = true;
+    uplink::send_report(&cfg, &id, &r).await?;
+    let live: Vec<String> = running(&server).await?.into_iter().map(|c| c.0).collect();
+    assert_eq!(live, ["a"]);
+    // An incomplete list (cut at the limit) stops nothing.
+    let mut r = report(3, "b1");
+    r.containers = vec![];
+    uplink::send_report(&cfg, &id, &r).await?;
+    assert_eq!(running(&server).await?.len(), 1);
+    // a stopped (its runtime state says so).
+    let mut r = report(4, "b1");
+    r.containers = vec![container("a", "k8s:shop/a", false)];
+    r.containers_complete = true;
+    uplink::send_report(&cfg, &id, &r).await?;
+    assert!(running(&server).await?.is_empty());
     Ok(())
 }

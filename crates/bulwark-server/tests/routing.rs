@@ -93,10 +93,11 @@ async fn routed_alerts_reach_file_and_webhook_with_retry_and_silenced_ones_do_no
         ],
         ..Report::default()
     };
+    let screened = s.app.store.screen("spiffe://t/node", report).await?;
     let out = s
         .app
         .store
-        .ingest(&permit, "spiffe://t/node", &report, Box::new(|| Ok(())))
+        .ingest(&permit, &screened, Box::new(|| Ok(())))
         .await?;
     s.app.dispatch(out.alerts);
 

@@ -104,11 +104,12 @@ async fn scenario(spec: DbSpec) -> Result<()> {
         ..Report::default()
     };
     let permit = authorize::<verbs::Create, resources::AgentStream>(&agent(), &Target::Cluster)?;
+    let screened = store.screen(NODE, report.clone()).await?;
+    assert!(screened.rejected().is_empty(), "{:?}", screened.rejected());
     let first = store
         .ingest(
             &permit,
-            NODE,
-            &report,
+            &screened,
             app.audit
                 .gate(bulwark_audit::Entry::new(NODE, "agent.report")),
         )
@@ -119,8 +120,7 @@ async fn scenario(spec: DbSpec) -> Result<()> {
     let again = store
         .ingest(
             &permit,
-            NODE,
-            &report,
+            &screened,
             app.audit
                 .gate(bulwark_audit::Entry::new(NODE, "agent.report")),
         )
@@ -189,9 +189,8 @@ async fn scenario(spec: DbSpec) -> Result<()> {
         profiles: vec![],
         ..report.clone()
     };
-    let out = store
-        .ingest(&permit, NODE, &second, Box::new(|| Ok(())))
-        .await?;
+    let second = store.screen(NODE, second).await?;
+    let out = store.ingest(&permit, &second, Box::new(|| Ok(()))).await?;
     assert_eq!(
         out.alerts[0].silenced_by.as_deref(),
         Some(silence.id.as_str())

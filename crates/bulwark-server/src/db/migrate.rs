@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "node_update_failure",
         sql: include_str!("../../migrations/0003_node_update_failure.sql"),
     },
+    Migration {
+        version: 4,
+        name: "node_state",
+        sql: include_str!("../../migrations/0004_node_state.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

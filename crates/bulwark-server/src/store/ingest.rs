@@ -1,11 +1,14 @@
 //! Storing an agent's report: one transaction per report, de-duplicated
-//! by (agent run, sequence number), audited before it commits.
+//! by (agent run, sequence number), audited before it commits. Only a
+//! [`Screened`] report is stored: the node's claims about other nodes'
+//! containers and workloads are already taken out.
 
 use bulwark_control::rbac::{Permit, namespace_of, resources, verbs};
 use bulwark_control::routing::{AlertMeta, Silence, silenced_by};
 use bulwark_control::wire::{ContainerReport, Report};
 use bulwark_core::Alert;
 
+use super::ownership::Screened;
 use super::{Store, StoreError, severity_rank};
 use crate::db::{DbError, Gate, Stmt, Value};
 
@@ -24,6 +27,8 @@ pub struct IngestOutcome<T> {
     pub stored: bool,
     pub alerts: Vec<StoredAlert>,
     pub gate: Option<T>,
+    /// What the screening took out of the report.
+    pub rejected: Vec<String>,
 }
 
 fn ms(t: time::OffsetDateTime) -> i64 {
@@ -40,7 +45,7 @@ fn node_stmts(node: &str, r: &Report, now: i64) -> Vec<Stmt> {
         Stmt::new(
             "UPDATE nodes SET hostname = $1, version = $2, boot = $3, last_seq = $4, last_seen = $5, \
              stale = 0, events = $6, events_lost = $7, alerts_dropped = $8, applied_update = $9, \
-             update_failure = $11 \
+             update_failure = $11, alerts = $12, queue_drops = $13, flows_dropped = $14 \
              WHERE id = $10 AND (boot <> $3 OR last_seq < $4)",
             vec![
                 r.agent.hostname.clone().into(),
@@ -57,6 +62,9 @@ fn node_stmts(node: &str, r: &Report, now: i64) -> Vec<Stmt> {
                     .as_ref()
                     .and_then(|f| serde_json::to_string(f).ok())
                     .into(),
+                r.counters.alerts.into(),
+                r.counters.queue_drops.into(),
+                r.counters.flows_dropped.into(),
             ],
         )
         .expect_rows(1),
@@ -151,7 +159,8 @@ fn container_stmts(node: &str, c: &ContainerReport, now: i64) -> Result<Vec<Stmt
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (id) DO UPDATE SET \
              node = excluded.node, workload = excluded.workload, namespace = excluded.namespace, \
              image = excluded.image, image_digest = excluded.image_digest, running = excluded.running, \
-             facts = COALESCE(excluded.facts, containers.facts), last_seen = excluded.last_seen",
+             facts = COALESCE(excluded.facts, containers.facts), last_seen = excluded.last_seen \
+             WHERE containers.node = excluded.node OR containers.running = 0",
             vec![
                 c.id.clone().into(),
                 node.into(),
@@ -167,9 +176,35 @@ fn container_stmts(node: &str, c: &ContainerReport, now: i64) -> Result<Vec<Stmt
     ])
 }
 
+/// Before a complete container list: the node's containers not in it
+/// have stopped (or were removed).
+fn stopped_stmt(node: &str) -> Stmt {
+    Stmt::new(
+        "UPDATE containers SET running = 0 WHERE node = $1 AND running = 1",
+        vec![node.into()],
+    )
+}
+
 fn network_stmts(r: &Report, now: i64) -> Vec<Stmt> {
     let mut stmts = Vec::new();
     for f in &r.flows {
+        if let Some(dst) = &f.dst_workload {
+            stmts.push(Stmt::new(
+                "INSERT INTO workload_flows (src, dst, port, protocol, count, first_seen, last_seen) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (src, dst, port, protocol) DO UPDATE SET \
+                 count = workload_flows.count + excluded.count, \
+                 last_seen = excluded.last_seen",
+                vec![
+                    f.src.clone().into(),
+                    dst.clone().into(),
+                    i64::from(f.dst.port()).into(),
+                    f.protocol.clone().into(),
+                    f.count.into(),
+                    f.last_seen.min(now).into(),
+                ],
+            ));
+            continue;
+        }
         stmts.push(Stmt::new(
             "INSERT INTO flows (src, dst, port, protocol, count, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $6) \
              ON CONFLICT (src, dst, port, protocol) DO UPDATE SET count = flows.count + excluded.count, \
@@ -256,20 +291,23 @@ impl Store {
             .collect()
     }
 
-    /// Stores one report from `node` (its verified SPIFFE ID).
+    /// Stores one screened report (from its node's verified SPIFFE ID).
     pub async fn ingest<T: Send + 'static>(
         &self,
         _permit: &Permit<verbs::Create, resources::AgentStream>,
-        node: &str,
-        report: &Report,
+        screened: &Screened,
         gate: Gate<T>,
     ) -> Result<IngestOutcome<T>, StoreError> {
+        let (node, report) = (screened.node(), screened.report());
         report.check_limits().map_err(StoreError::Invalid)?;
         let now = crate::now_ms();
         let silences = self.active_silences(now).await?;
         let mut stmts = node_stmts(node, report, now);
         let (alert_stmts, alerts) = alert_stmts(node, &report.alerts, &silences, now)?;
         stmts.extend(alert_stmts);
+        if report.containers_complete {
+            stmts.push(stopped_stmt(node));
+        }
         for c in &report.containers {
             stmts.extend(container_stmts(node, c, now)?);
         }
@@ -280,12 +318,14 @@ impl Store {
                 stored: true,
                 alerts,
                 gate: Some(v),
+                rejected: screened.rejected().to_vec(),
             }),
             // The sequence check: a resend of something already stored.
             Err(DbError::Conflict { .. }) => Ok(IngestOutcome {
                 stored: false,
                 alerts: Vec::new(),
                 gate: None,
+                rejected: screened.rejected().to_vec(),
             }),
             Err(e) => Err(e.into()),
         }

@@ -111,10 +111,11 @@ impl Store {
             .collect()
     }
 
-    /// The identity-to-identity graph: flows from workloads to addresses,
-    /// with each address resolved to the workload listening there (exact
-    /// address first, then a wildcard listener on the port) or kept as an
-    /// external peer.
+    /// The identity-to-identity graph: flows the agents attributed to a
+    /// destination workload themselves, and flows from workloads to
+    /// addresses, with each address resolved to the workload listening
+    /// there (exact address first, then a wildcard listener on the port)
+    /// or kept as an external peer.
     pub async fn graph(
         &self,
         permit: &Permit<verbs::List, resources::Workloads>,
@@ -129,15 +130,30 @@ impl Store {
             .await?;
         let filter = permit.filter();
         let visible = |w: &str| filter.allows(namespace_of(w), Some(w));
+        let attributed = self
+            .db
+            .query(
+                "SELECT src, dst, port, protocol, count, last_seen FROM workload_flows ORDER BY count DESC LIMIT 5000",
+                vec![],
+            )
+            .await?;
         let mut edges: BTreeMap<(String, String, i64, String), GraphEdge> = BTreeMap::new();
         let mut nodes: BTreeMap<String, GraphNode> = BTreeMap::new();
-        for r in &rows {
-            let (src, ip, port, proto) = (r.text(0)?, r.text(1)?, r.int(2)?, r.text(3)?);
+        let rows = attributed
+            .iter()
+            .map(|r| (r, true))
+            .chain(rows.iter().map(|r| (r, false)));
+        for (r, by_agent) in rows {
+            let (src, to, port, proto) = (r.text(0)?, r.text(1)?, r.int(2)?, r.text(3)?);
             if !visible(&src) {
                 continue;
             }
-            let dst = resolve(&listeners, &ip, port, &proto).unwrap_or_else(|| peer(&ip, port));
-            let dst_is_workload = listeners_contain(&listeners, &dst);
+            let dst = if by_agent {
+                to
+            } else {
+                resolve(&listeners, &to, port, &proto).unwrap_or_else(|| peer(&to, port))
+            };
+            let dst_is_workload = by_agent || listeners_contain(&listeners, &dst);
             if dst_is_workload && !visible(&dst) {
                 continue;
             }

@@ -86,9 +86,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // heartbeats for as long as its sink is held.
     let (applier, inbox) =
         super::server_updates::applier(&args.nanoseg.data, args.nanoseg.enabled());
-    let (uplink, link_done) = match args.link.start(&args.nanoseg.data, Arc::new(applier))? {
-        Some((sink, done)) => (Some(sink), Some(done)),
-        None => (None, None),
+    let link = args.link.start(
+        &args.nanoseg.data,
+        Arc::new(applier),
+        args.nanoseg.enabled(),
+    )?;
+    let (uplink, link_done, reporter) = match link {
+        Some(l) => (Some(l.sink), Some(l.done), Some(l.reporter)),
+        None => (None, None, None),
     };
     let (to_profiles, heartbeat_only) = if args.nanoseg.enabled() {
         (uplink, None)
@@ -100,6 +105,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         inbox,
     )?;
     let (sensor, stream) = Sensor::start(cfg).context("starting the sensor")?;
+    if let Some(r) = &reporter {
+        r.count(stream.stats());
+    }
     let _metrics = match args.metrics {
         Some(addr) => Some(serve_metrics(addr, &sensor)?),
         None => None,
@@ -111,12 +119,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let events = args.events.then(|| BufWriter::new(stdout.lock()));
     let mut sink = JsonLines::new(events, std::io::stderr());
     let stats = Arc::clone(stream.stats());
-    consume(&stream, &mut sink, profiles.as_mut(), &stop, deadline);
+    consume(
+        &stream,
+        &mut sink,
+        profiles.as_mut(),
+        reporter.as_ref(),
+        &stop,
+        deadline,
+    );
     // Stop in the background while the rest of the stream is written out.
     let stopper = std::thread::spawn(move || sensor.stop());
     for record in stream {
         if let Some(p) = profiles.as_mut() {
             p.record(&record);
+        }
+        if let Some(r) = &reporter {
+            r.record(&record);
         }
         if sink.write(&record, &stats).is_err() {
             break;
@@ -158,6 +176,7 @@ fn consume<W: Write, H: Write>(
     stream: &EventStream,
     sink: &mut JsonLines<W, H>,
     mut profiles: Option<&mut super::nanoseg::Runner>,
+    reporter: Option<&super::server_link::Reporter>,
     stop: &AtomicBool,
     deadline: Option<Instant>,
 ) {
@@ -171,6 +190,9 @@ fn consume<W: Write, H: Write>(
             Ok(record) => {
                 if let Some(p) = profiles.as_deref_mut() {
                     p.record(&record);
+                }
+                if let Some(r) = reporter {
+                    r.record(&record);
                 }
                 unflushed += 1;
                 if sink.write(&record, &stats).is_err()

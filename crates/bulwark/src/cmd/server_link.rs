@@ -1,14 +1,20 @@
 //! `bulwark agent --server ADDR`: the link to the control plane (alerts
-//! up in acknowledged reports, heartbeats, profile/policy updates down),
-//! over mTLS with the node's X.509-SVID.
+//! up in acknowledged reports with the node's containers, flows, profiles
+//! and counters; heartbeats; profile/policy updates down), over mTLS with
+//! the node's X.509-SVID.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use bulwark_containers::FsHost;
 use bulwark_control::wire::AgentInfo;
 use bulwark_mesh::{FileSource, IdentityHandle};
-use bulwark_server::uplink::{self, Finished, LinkConfig, UpdateApplier, UplinkSink};
+use bulwark_sensor::{Hop, Record, Stats};
+use bulwark_server::uplink::{
+    self, Finished, LinkConfig, NodeState, SensorCounters, UpdateApplier, UplinkSink,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct LinkArgs {
@@ -41,12 +47,14 @@ impl LinkArgs {
     /// Starts the link if `--server` was given; the sink takes the agent's
     /// alerts, `Finished` tells when the last report went out after the
     /// sink is dropped. Updates go to `applier`; their progress is kept in
-    /// `DATA_DIR/server-updates/`.
+    /// `DATA_DIR/server-updates/`. Learned profiles are reported from
+    /// `DATA_DIR/profiles` when `profiles`.
     pub fn start(
         &self,
         data: &super::DataDir,
         applier: std::sync::Arc<dyn UpdateApplier>,
-    ) -> anyhow::Result<Option<(UplinkSink, Finished)>> {
+        profiles: bool,
+    ) -> anyhow::Result<Option<Link>> {
         let (Some(addr), Some(server_id), Some(cert), Some(key), Some(bundle)) = (
             &self.server,
             &self.server_id,
@@ -85,8 +93,47 @@ impl LinkArgs {
                 hostname,
                 version: env!("CARGO_PKG_VERSION").into(),
             },
+            containers: Some(FsHost::real()),
+            profiles: profiles.then(|| data.profiles()),
         };
         let link = uplink::start_with(cfg, identity, applier)?;
-        Ok(link.sink.map(|s| (s, link.done)))
+        Ok(link.sink.map(|sink| Link {
+            sink,
+            done: link.done,
+            reporter: Reporter(link.state),
+        }))
+    }
+}
+
+/// The running link: the alert sink, the end of its last report, and
+/// what the event loop feeds.
+pub struct Link {
+    pub sink: UplinkSink,
+    pub done: Finished,
+    pub reporter: Reporter,
+}
+
+/// The node's state as the link reports it, fed by the agent's loop.
+pub struct Reporter(NodeState);
+
+impl Reporter {
+    /// One record of the sensor's stream (flows, containers seen).
+    pub fn record(&self, record: &Record) {
+        if let Record::Event(event) = record {
+            self.0.observe(event);
+        }
+    }
+
+    /// Reports carry the sensor's counters from now on.
+    pub fn count(&self, stats: &Arc<Stats>) {
+        let stats = Arc::clone(stats);
+        self.0.sensor_counters(move || {
+            let s = stats.snapshot();
+            SensorCounters {
+                events: s.delivered_total(),
+                events_lost: s.dropped_total(),
+                queue_drops: s.per_hop(Hop::Queue).iter().sum(),
+            }
+        });
     }
 }
