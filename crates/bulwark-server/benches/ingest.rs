@@ -2,7 +2,11 @@
 //! agents ingest, against a real server (SQLite in a temp dir, audit log
 //! fsync'd per call). Baselines from the same run: ingest with one alert per
 //! report (per-report cost: TLS handshake, transaction, audit fsync), and
-//! API latency with no ingest running.
+//! API latency with no ingest running. A third run adds the node's state
+//! to every 500-alert report (50 containers, a complete list with CIS
+//! facts in the first report; 200 flows, half attributed to a workload;
+//! 20 listeners), as `bulwark agent --server` sends it, against the
+//! alerts-only run.
 //!
 //! `cargo bench -p bulwark-server --bench ingest` (BENCH_SECS, default 10).
 
@@ -11,7 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
-use bulwark_control::wire::{AgentInfo, Report};
+use bulwark_control::compliance::ContainerFacts;
+use bulwark_control::wire::{AgentInfo, ContainerReport, Flow, Listener, Report};
 use bulwark_core::{
     Alert, AlertReason, Decision, Mode, Severity, SpiffeId, TrustDomain, WorkloadId,
 };
@@ -63,6 +68,53 @@ fn alert(n: u64) -> Result<Alert> {
     })
 }
 
+const CONFIG: &str = r#"{"ociVersion": "1.0.2",
+  "process": {"user": {"uid": 0, "gid": 0}, "args": ["sh"], "cwd": "/",
+              "capabilities": {"bounding": ["CAP_NET_BIND_SERVICE"], "effective": [], "permitted": []}},
+  "root": {"path": "rootfs", "readonly": true},
+  "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "mount"}],
+            "resources": {"memory": {"limit": 268435456}, "pids": {"limit": 100}}}}"#;
+
+/// What an agent reports about its node besides alerts: 50 containers
+/// (facts only in the first report, as the agent sends them until
+/// acknowledged), 200 flows and 20 listeners per report.
+fn node_state(report: &mut Report, node: usize, facts: Option<&ContainerFacts>) -> Result<()> {
+    let workload = |i: usize| format!("k8s:shop/n{node}-w{}", i % 25);
+    report.containers = (0..50)
+        .map(|i| ContainerReport {
+            id: format!("n{node}-c{i}"),
+            workload: workload(i),
+            image: Some(format!("registry.test/shop/w{}:1", i % 25)),
+            image_digest: None,
+            running: true,
+            facts: facts.cloned(),
+        })
+        .collect();
+    report.containers_complete = true;
+    report.flows = (0..200)
+        .map(|i| {
+            Ok(Flow {
+                src: workload(i),
+                dst: format!("10.{node}.{}.{}:8080", i / 250, i % 250).parse()?,
+                dst_workload: (i % 2 == 0).then(|| workload(i + 1)),
+                protocol: "tcp".into(),
+                count: 10,
+                last_seen: bulwark_server::now_ms(),
+            })
+        })
+        .collect::<Result<_>>()?;
+    report.listeners = (0..20)
+        .map(|i| {
+            Ok(Listener {
+                workload: workload(i),
+                addr: format!("10.{node}.9.{i}:8080").parse()?,
+                protocol: "tcp".into(),
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(())
+}
+
 struct Rig {
     app: Arc<App>,
     mtls: String,
@@ -111,14 +163,16 @@ async fn ingest(
     batch: usize,
     secs: f64,
     stop: Arc<AtomicBool>,
+    with_state: bool,
 ) -> Result<u64> {
+    let facts = ContainerFacts::from_config_json(CONFIG)?;
     let stored = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     for a in 0..agents {
         let id = identity(
             &rig.ca,
-            &format!("spiffe://bench.test/bulwark/node/n{a}-{batch}"),
+            &format!("spiffe://bench.test/bulwark/node/n{a}-{batch}-{with_state}"),
         )?;
         let cfg = LinkConfig {
             addr: rig.mtls.clone(),
@@ -134,7 +188,7 @@ async fn ingest(
             containers: None,
             profiles: None,
         };
-        let (stored, stop) = (Arc::clone(&stored), Arc::clone(&stop));
+        let (stored, stop, facts) = (Arc::clone(&stored), Arc::clone(&stop), facts.clone());
         tasks.push(tokio::spawn(async move {
             let mut seq = 0u64;
             let mut n = 0u64;
@@ -146,13 +200,16 @@ async fn ingest(
                         alert(n)
                     })
                     .collect::<Result<Vec<_>>>()?;
-                let report = Report {
+                let mut report = Report {
                     seq,
                     boot: format!("b{a}"),
                     agent: cfg.agent.clone(),
                     alerts,
                     ..Report::default()
                 };
+                if with_state {
+                    node_state(&mut report, a, (seq == 1).then_some(&facts))?;
+                }
                 let ack = send_report(&cfg, &id, &report).await?;
                 if ack.stored {
                     stored.fetch_add(batch as u64, Ordering::Relaxed);
@@ -210,7 +267,7 @@ fn main() -> Result<()> {
         };
         // Baseline 2: one alert per report.
         let t = Instant::now();
-        let single = ingest(&rig, 4, 1, secs / 2.0, Arc::new(AtomicBool::new(false))).await?;
+        let single = ingest(&rig, 4, 1, secs / 2.0, Arc::new(AtomicBool::new(false)), false).await?;
         let single_rate = single as f64 / t.elapsed().as_secs_f64();
         // Measured: 4 agents, 500 alerts per report, with the API loaded.
         let stop = Arc::new(AtomicBool::new(false));
@@ -219,19 +276,29 @@ fn main() -> Result<()> {
             let stop2 = Arc::clone(&stop);
             let t = Instant::now();
             let (stored, lat) = tokio::join!(
-                async { let r = ingest(rig_ref, 4, 500, secs, Arc::new(AtomicBool::new(false))).await; stop2.store(true, Ordering::Relaxed); r },
+                async { let r = ingest(rig_ref, 4, 500, secs, Arc::new(AtomicBool::new(false)), false).await; stop2.store(true, Ordering::Relaxed); r },
                 api_load(rig_ref, Arc::clone(&stop), 20)
             );
             let elapsed = t.elapsed().as_secs_f64();
             (stored? as f64 / elapsed, lat?)
         };
         let (rate, mut loaded) = api;
+        // 500 alerts per report without API load (the baseline of the
+        // next), then 500 alerts plus the node's state per report.
+        let t = Instant::now();
+        let plain = ingest(&rig, 4, 500, secs, Arc::new(AtomicBool::new(false)), false).await?;
+        let plain_rate = plain as f64 / t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let with_state = ingest(&rig, 4, 500, secs, Arc::new(AtomicBool::new(false)), true).await?;
+        let state_rate = with_state as f64 / t.elapsed().as_secs_f64();
         let mut idle = idle;
         let (ip50, ip99) = (pct(&mut idle, 0.5), pct(&mut idle, 0.99));
         let (lp50, lp99) = (pct(&mut loaded, 0.5), pct(&mut loaded, 0.99));
         let total = rig.app.store.count_alerts_since(0).await?;
         println!("ingest, 4 agents x 1 alert/report (baseline): {single_rate:.0} alerts/s");
         println!("ingest, 4 agents x 500 alerts/report:         {rate:.0} alerts/s ({:.1}x baseline)", rate / single_rate.max(1e-9));
+        println!("ingest, 4 agents x 500 alerts, no API load:   {plain_rate:.0} alerts/s");
+        println!("ingest, 4 agents x 500 alerts + node state:   {state_rate:.0} alerts/s ({:.2}x the run above)", state_rate / plain_rate.max(1e-9));
         println!("API GET /api/v1/alerts?limit=50 idle:   p50 {:.2} ms, p99 {:.2} ms ({} requests)", ip50.as_secs_f64() * 1e3, ip99.as_secs_f64() * 1e3, idle.len());
         println!("API GET /api/v1/alerts?limit=50 loaded: p50 {:.2} ms, p99 {:.2} ms ({} requests), p99 {:.1}x idle", lp50.as_secs_f64() * 1e3, lp99.as_secs_f64() * 1e3, loaded.len(), lp99.as_secs_f64() / ip99.as_secs_f64().max(1e-9));
         println!("alerts stored: {total}");

@@ -83,6 +83,12 @@ pub struct NodeView {
     /// The newest update the node refused, until a later update of the same
     /// document took effect.
     pub update_failure: Option<UpdateFailureView>,
+    /// Alerts the agent handed to its uplink.
+    pub alerts: i64,
+    /// Events dropped at the sensor's queue (part of `events_lost`).
+    pub queue_drops: i64,
+    /// Connections not counted in flows (the agent's flow table was full).
+    pub flows_dropped: i64,
 }
 
 /// An update a node did not apply.

@@ -207,6 +207,7 @@ async fn node_that_stops_reporting_is_flagged_stale_within_the_declared_time() -
         seq: 1,
         boot: "b1".into(),
         agent: cfg.agent.clone(),
+        containers: vec![container("gone-1", "k8s:shop/gone", true)],
         ..Report::default()
     };
     let ack = uplink::send_report(&cfg, &pki.identity(node)?, &report).await?;
@@ -226,6 +227,11 @@ async fn node_that_stops_reporting_is_flagged_stale_within_the_declared_time() -
         }
     })
     .await?;
+    // A silent node's containers are not counted as running any more.
+    assert!(
+        running(&server).await?.is_empty(),
+        "ghost containers of a stale node"
+    );
     // Declared: stale after 1 s, checked every 0.25 s (a little slack for
     // a loaded machine is in the 10 s bound above; the record says when).
     assert!(

@@ -4,12 +4,14 @@
 //! 1. a real runc container runs a program from /tmp whose name is an HTML
 //!    payload; the real agent pipeline (`bulwark agent --profiles`, eBPF
 //!    sensor) raises `exec-from-tmp` with its process ancestry;
-//! 2. the agent reports its alerts to the server itself (`--server`, mTLS
-//!    with a node SVID from `bulwark identity`); its link does not send
-//!    containers or learned profiles yet, so the test reports those as the
-//!    same node (`/agent/v1/report`, the `bulwark_control::wire` protocol);
+//! 2. the agent reports to the server itself (`--server`, mTLS with a node
+//!    SVID from `bulwark identity`): the alert, the node's containers with
+//!    their CIS facts, the learned profile, and the connections between
+//!    two more runc containers (a client that fetches from a web server
+//!    over a veth pair), attributed to both workloads' identities;
 //! 3. the admin logs in, sees the alert with its ancestry (the payload shown
-//!    as text, never run), silences it, and promotes the workload;
+//!    as text, never run), silences it, promotes the workload, and sees the
+//!    client -> server edge in the connection graph;
 //! 4. a viewer logs in and is denied the promotion, by the server.
 //!
 //! Screenshots of each step are written to `target/dashboard-screenshots/`.
@@ -18,14 +20,13 @@
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, ensure};
 use bulwark_dashboard::browser::Browser;
 use bulwark_dashboard::browser::fantoccini::Locator;
-use bulwark_testkit::Container;
+use bulwark_testkit::{Container, Network};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -158,36 +159,22 @@ impl Server {
         })
     }
 
-    /// Sends an agent report over mTLS as the node `identity`.
-    async fn report(&self, identity: &Path, report: &Value) -> Result<Value> {
-        let source = bulwark_mesh::FileSource {
-            cert: identity.join("svid.pem"),
-            key: identity.join("svid.key"),
-            bundle: identity.join("bundle.pem"),
-        };
-        let handle = bulwark_mesh::IdentityHandle::new(source.load()?);
-        let config = bulwark_mesh::tls::client_config(handle)?;
-        let tcp = tokio::net::TcpStream::connect(&self.mtls).await?;
-        let name = rustls::pki_types::ServerName::try_from("localhost")?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(name, tcp)
-            .await
-            .context("mTLS handshake with the server")?;
-        let (status, body) = request(
-            tls,
-            "POST",
-            &self.mtls,
-            "/agent/v1/report",
-            &[("x-bulwark-protocol", "1")],
-            Some(report.clone()),
-        )
-        .await?;
-        ensure!(
-            status == 200,
-            "report: {status} {}",
-            String::from_utf8_lossy(&body)
-        );
-        Ok(serde_json::from_slice(&body)?)
+    /// Polls `path` (admin token) until `done` holds for its answer.
+    async fn wait(&self, what: &str, path: &str, done: impl Fn(&Value) -> bool) -> Result<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let last = self.admin("GET", path, None).await;
+            if let Ok(v) = &last
+                && done(v)
+            {
+                return Ok(v.clone());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{what}: not reported by the agent within 30 s; last answer to {path}: {last:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 }
 
@@ -263,7 +250,6 @@ fn identities(dir: &Path) -> Result<PathBuf> {
 /// `bulwark agent --profiles` writing its alerts to a file.
 struct Agent {
     _child: Kill,
-    data: PathBuf,
     alerts: PathBuf,
 }
 
@@ -304,7 +290,6 @@ impl Agent {
         }
         Ok(Agent {
             _child: child,
-            data,
             alerts,
         })
     }
@@ -327,26 +312,6 @@ impl Agent {
                 "no {rule} alert for {container}: {all:?}"
             );
             std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// The profile the agent learned for `workload`, once it is on disk.
-    fn profile(&self, workload: &str) -> Result<String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = Command::new(BIN)
-                .args(["profile", "show", workload, "--data-dir"])
-                .arg(&self.data)
-                .output()?;
-            if out.status.success() {
-                return Ok(String::from_utf8(out.stdout)?);
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "no profile for {workload}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            std::thread::sleep(Duration::from_millis(300));
         }
     }
 }
@@ -475,6 +440,7 @@ async fn admin_sees_a_real_alert_and_promotes_and_a_viewer_is_denied() -> Result
         "1".to_owned(),
     ];
     let agent = Agent::start(tmp.path(), &link)?;
+    let talk = Talk::start()?;
 
     // A real container runs a program from /tmp named like markup.
     let container = Container::builder("dash-e2e")
@@ -516,19 +482,33 @@ async fn admin_sees_a_real_alert_and_promotes_and_a_viewer_is_denied() -> Result
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // What the agent's link does not send yet: the container with the facts
-    // of its OCI config (for the compliance report) and the learned profile.
-    let config = std::fs::read_to_string(container.bundle().join("config.json"))?;
-    let facts = bulwark_control::compliance::ContainerFacts::from_config_json(&config)?;
-    let report = json!({
-        "seq": 1,
-        "boot": format!("dashboarde2e{}", std::process::id()),
-        "agent": {"hostname": "e2e-node", "version": env!("CARGO_PKG_VERSION")},
-        "containers": [{"id": container.id(), "workload": workload, "image": format!("{IMAGE}:1"), "running": true, "facts": facts}],
-        "profiles": [{"workload": workload, "yaml": agent.profile(&workload)?}],
-    });
-    server.report(&node, &report).await?;
-    ensure!(modes(&server, &workload).await?["process"] == "discover");
+    // The agent reported the container (with the CIS facts of its OCI
+    // config) and the profile it learned.
+    let id = encode(&workload);
+    let node_id = format!("spiffe://{TRUST_DOMAIN}/bulwark/node/e2e");
+    server
+        .wait("the container", &format!("/api/v1/workloads/{id}"), |w| {
+            w["containers_running"].as_i64() >= Some(1)
+        })
+        .await?;
+    server
+        .wait("the container's CIS facts", "/api/v1/compliance", |c| {
+            c["containers"].as_array().is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c["id"] == container.id()
+                        && c["node"] == node_id
+                        && c["checks"].as_array().is_some_and(|k| !k.is_empty())
+                })
+            })
+        })
+        .await?;
+    server
+        .wait(
+            "the learned profile",
+            &format!("/api/v1/profiles/{id}"),
+            |p| p["modes"]["process"] == "discover",
+        )
+        .await?;
 
     let browser = Browser::start().await?;
     let base = server.url("");
@@ -598,6 +578,7 @@ async fn admin_sees_a_real_alert_and_promotes_and_a_viewer_is_denied() -> Result
     browser.screenshot("e2e-3-promoted").await?;
     ensure!(modes(&server, &workload).await?["process"] == "monitor");
     visit_every_page(&browser, &base, &workload).await?;
+    talk.shown_in_the_graph(&server, &browser, &base).await?;
     logout(&browser).await?;
 
     // A viewer reads the same pages but the server refuses the promotion.
@@ -652,5 +633,97 @@ async fn admin_sees_a_real_alert_and_promotes_and_a_viewer_is_denied() -> Result
     browser.screenshot("e2e-5-audit-log").await?;
     browser.close().await?;
     drop(container);
+    drop(talk);
     Ok(())
+}
+
+/// Two real containers that talk: a client on the host's network fetches
+/// from a web server in its own network namespace (veth) every second.
+struct Talk {
+    _server: Container,
+    _client: Container,
+    server: String,
+    client: String,
+}
+
+impl Talk {
+    fn start() -> Result<Talk> {
+        let pid = std::process::id();
+        let (server_image, client_image) = (
+            format!("dashboard.test/graph-server-{pid}"),
+            format!("dashboard.test/graph-client-{pid}"),
+        );
+        let server = Container::builder("dash-graph-server")
+            .args(["httpd", "-f", "-p", "8080", "-h", "/"])
+            .network(Network::Veth)
+            .image(&format!("{server_image}:1"), None)
+            .start()?;
+        let addr = server
+            .network()
+            .context("the server's veth network")?
+            .container_addr();
+        let fetch =
+            format!("while true; do wget -q -O /dev/null http://{addr}:8080/ ; sleep 1; done");
+        let client = Container::builder("dash-graph-client")
+            .args(["sh", "-c", &fetch])
+            .network(Network::Host)
+            .image(&format!("{client_image}:1"), None)
+            .start()?;
+        Ok(Talk {
+            _server: server,
+            _client: client,
+            server: format!("image:{server_image}"),
+            client: format!("image:{client_image}"),
+        })
+    }
+
+    /// The agent's reports put a client -> server edge (both identities,
+    /// port 8080) in the API's graph, and Chromium draws it.
+    async fn shown_in_the_graph(
+        &self,
+        server: &Server,
+        browser: &Browser,
+        base: &str,
+    ) -> Result<()> {
+        let (src, dst) = (self.client.as_str(), self.server.as_str());
+        server
+            .wait("the client -> server flow", "/api/v1/graph", |g| {
+                g["edges"].as_array().is_some_and(|edges| {
+                    edges
+                        .iter()
+                        .any(|e| e["src"] == src && e["dst"] == dst && e["port"] == 8080)
+                })
+            })
+            .await?;
+        browser.goto(&format!("{base}/ui/#/graph")).await?;
+        browser.wait_for_text("#edges", src).await?;
+        let arrows = browser
+            .eval(
+                "return [...document.querySelectorAll('svg.graph g.edge title')].map(t => t.textContent)",
+                vec![],
+            )
+            .await?;
+        let want = format!("{src} → {dst}: 8080/tcp");
+        ensure!(
+            arrows.as_array().is_some_and(|a| a
+                .iter()
+                .any(|t| t.as_str().is_some_and(|t| t.starts_with(&want)))),
+            "no arrow {want:?} drawn: {arrows}"
+        );
+        let nodes = browser
+            .eval(
+                "return [...document.querySelectorAll('svg.graph g.node-workload')].map(n => n.dataset.node)",
+                vec![],
+            )
+            .await?;
+        ensure!(
+            [src, dst]
+                .iter()
+                .all(|w| nodes.as_array().is_some_and(|n| n.iter().any(|x| x == w))),
+            "both identities drawn as workloads: {nodes}"
+        );
+        assert_clean(browser).await?;
+        browser.screenshot("e2e-graph-edge").await?;
+        Ok(())
+    }
 }

@@ -6,7 +6,8 @@ use super::{Store, StoreError};
 use crate::db::{Gate, Stmt, Value};
 use crate::model::NodeView;
 
-const COLS: &str = "id, hostname, version, first_seen, last_seen, stale, events, events_lost, alerts_dropped, applied_update, update_failure";
+const COLS: &str = "id, hostname, version, first_seen, last_seen, stale, events, events_lost, alerts_dropped, applied_update, update_failure, \
+    alerts, queue_drops, flows_dropped";
 
 fn view(r: &crate::db::Row) -> Result<NodeView, StoreError> {
     Ok(NodeView {
@@ -25,6 +26,9 @@ fn view(r: &crate::db::Row) -> Result<NodeView, StoreError> {
             .map(|t| serde_json::from_str(&t))
             .transpose()
             .map_err(|e| StoreError::corrupt("node update failure", e))?,
+        alerts: r.int(11)?,
+        queue_drops: r.int(12)?,
+        flows_dropped: r.int(13)?,
     })
 }
 
@@ -58,7 +62,8 @@ impl Store {
     }
 
     /// Flags a node stale if it still has not reported since `cutoff`;
-    /// false if it reported meanwhile.
+    /// false if it reported meanwhile. Its containers are no longer counted
+    /// as running (its next report lists the ones that still are).
     pub async fn flag_stale<T: Send + 'static>(
         &self,
         node: &str,
@@ -70,7 +75,11 @@ impl Store {
             vec![node.into(), cutoff.into()],
         )
         .expect_rows(1);
-        match self.db.write(vec![stmt], gate).await {
+        let stopped = Stmt::new(
+            "UPDATE containers SET running = 0 WHERE node = $1 AND running = 1",
+            vec![node.into()],
+        );
+        match self.db.write(vec![stmt, stopped], gate).await {
             Ok((_, v)) => Ok(Some(v)),
             Err(crate::db::DbError::Conflict { .. }) => Ok(None),
             Err(e) => Err(e.into()),

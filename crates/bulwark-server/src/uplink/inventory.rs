@@ -210,3 +210,94 @@ impl Snapshot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// A host tree with one runc container `web-1` (pid 4242) whose bundle
+    /// config is privileged-ish: root user, CAP_SYS_ADMIN, writable root.
+    fn tree() -> Result<(tempfile::TempDir, FsHost), std::io::Error> {
+        let dir = tempfile::tempdir()?;
+        let at = |p: &str| -> PathBuf { dir.path().join(p.trim_start_matches('/')) };
+        let write = |p: &str, text: &str| -> Result<(), std::io::Error> {
+            let path = at(p);
+            std::fs::create_dir_all(path.parent().unwrap_or(dir.path()))?;
+            std::fs::write(path, text)
+        };
+        let state = serde_json::json!({
+            "id": "web-1", "init_process_pid": 4242, "init_process_start": 100,
+            "config": {"labels": ["bundle=/bundles/web-1"]},
+        });
+        write("/run/runc/web-1/state.json", &state.to_string())?;
+        let config = serde_json::json!({
+            "annotations": {"io.bulwark.image": "registry.test/web:1"},
+            "process": {"user": {"uid": 0, "gid": 0},
+                        "capabilities": {"bounding": ["CAP_SYS_ADMIN"]}},
+            "root": {"path": "rootfs", "readonly": false},
+        });
+        write("/bundles/web-1/config.json", &config.to_string())?;
+        write(
+            "/proc/4242/stat",
+            "4242 (sh) S 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 100 1 1",
+        )?;
+        let host = FsHost::rooted_at(dir.path());
+        Ok((dir, host))
+    }
+
+    #[test]
+    fn runtime_containers_are_reported_with_facts_until_acknowledged_and_removal_is_complete()
+    -> Result<(), std::io::Error> {
+        let (dir, host) = tree()?;
+        let mut inv = Inventory::new(Some(host), None);
+        let snap = inv.snapshot(Vec::new());
+        assert!(snap.complete);
+        let [c] = snap.containers.as_slice() else {
+            panic!("containers: {:?}", snap.containers);
+        };
+        assert_eq!(c.id, "web-1");
+        assert_eq!(c.workload, "image:registry.test/web");
+        assert!(c.running);
+        let facts = c
+            .facts
+            .as_ref()
+            .map(|f| (f.uid, f.readonly_rootfs, f.capabilities.len()));
+        assert_eq!(facts, Some((0, false, 1)));
+        // Not acknowledged: the facts again; acknowledged: no more.
+        assert!(inv.snapshot(Vec::new()).containers[0].facts.is_some());
+        inv.acknowledged(snap.receipt());
+        assert!(inv.snapshot(Vec::new()).containers[0].facts.is_none());
+        // The init died: stopped. Then removed: not listed, the list complete.
+        std::fs::remove_file(dir.path().join("proc/4242/stat"))?;
+        assert!(!inv.snapshot(Vec::new()).containers[0].running);
+        std::fs::remove_dir_all(dir.path().join("run/runc/web-1"))?;
+        let gone = inv.snapshot(Vec::new());
+        assert!(gone.complete && gone.containers.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn a_container_seen_in_events_but_gone_from_the_runtime_is_reported_stopped()
+    -> Result<(), std::io::Error> {
+        let (_dir, host) = tree()?;
+        let inv = Inventory::new(Some(host), None);
+        let seen = |id: &str| ContainerReport {
+            id: id.into(),
+            workload: format!("image:{id}"),
+            image: None,
+            image_digest: None,
+            running: false,
+            facts: None,
+        };
+        let snap = inv.snapshot(vec![seen("web-1"), seen("job-7")]);
+        let ids: Vec<(&str, bool)> = snap
+            .containers
+            .iter()
+            .map(|c| (c.id.as_str(), c.running))
+            .collect();
+        assert_eq!(ids, [("web-1", true), ("job-7", false)]);
+        Ok(())
+    }
+}
