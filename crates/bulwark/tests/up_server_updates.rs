@@ -2,8 +2,9 @@
 //! and changes what it does, end to end with real processes (needs root:
 //! eBPF, runc): `bulwark up` on a fresh data directory; a real runc
 //! container runs a first-time program while its workload learns
-//! (Discover: no alert); the learned profile is reported to the server as
-//! the node (mTLS with the node SVID `up` issued); the admin promotes the
+//! (Discover: no alert); the agent reports the container and its learned
+//! profile to the server itself (mTLS with the node SVID `up` issued); the
+//! admin promotes the
 //! workload to Monitor through `POST /api/v1/profiles/{id}/mode`; the same
 //! agent process applies the pushed profile (reported back as applied
 //! through `/api/v1/nodes`) and the next first-time program is a deviation
@@ -16,8 +17,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
-use bulwark_control::wire::{AgentInfo, ProfileDoc, Report};
-use bulwark_server::uplink::{LinkConfig, send_report};
 use bulwark_testkit::Container;
 use serde_json::{Value, json};
 use up_support::{BIN, Up, call, encode, get};
@@ -46,42 +45,25 @@ fn profile_on_disk(up: &Up, workload: &str, ready: impl Fn(&str) -> bool) -> Res
     }
 }
 
-/// Reports `yaml` as the node's profile of `workload`, as an agent does.
-fn report_profile(up: &Up, mtls: &str, workload: &str, yaml: String) -> Result<()> {
-    let node = up.data.join("ids").join("node");
-    let source = bulwark_mesh::FileSource {
-        cert: node.join("svid.pem"),
-        key: node.join("svid.key"),
-        bundle: node.join("bundle.pem"),
-    };
-    let identity = bulwark_mesh::IdentityHandle::new(source.load()?);
-    let cfg = LinkConfig {
-        addr: mtls.to_owned(),
-        server_id: format!("spiffe://{TRUST_DOMAIN}/bulwark/server"),
-        every: Duration::from_secs(1),
-        max_batch: 1,
-        queue: 1,
-        updates_dir: up.data.join("unused"),
-        agent: AgentInfo {
-            hostname: "e2e".into(),
-            version: "test".into(),
-        },
-    };
-    let report = Report {
-        seq: 1,
-        boot: format!("updatese2e{}", std::process::id()),
-        agent: cfg.agent.clone(),
-        profiles: vec![ProfileDoc {
-            workload: workload.to_owned(),
-            yaml,
-        }],
-        ..Report::default()
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(send_report(&cfg, &identity, &report))?;
-    Ok(())
+/// Waits until the agent itself reported its profile of `workload` (in
+/// Discover, with `/bin/uname` learned) to the server.
+fn reported_profile(addr: &str, token: &str, workload: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let path = format!("/api/v1/profiles/{}", encode(workload));
+    loop {
+        let last = get(addr, &path, token);
+        if let Ok(p) = &last
+            && p["modes"]["process"] == "discover"
+            && p.to_string().contains("/bin/uname")
+        {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the agent did not report its profile of {workload}: {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 /// The agent's deviation alerts about `container`, as the server has them.
@@ -112,13 +94,6 @@ fn a_mode_change_through_the_api_makes_the_running_agent_alert_on_the_next_devia
         .find(|(_, cmd)| cmd.split(' ').any(|w| w == "agent"))
         .context("no agent among up's children")?;
     let agent_pid = agent.0;
-    let mtls = agent
-        .1
-        .split(' ')
-        .skip_while(|a| *a != "--server")
-        .nth(1)
-        .context("the agent's --server address")?
-        .to_owned();
 
     // A repository of this run's own: workloads are never shared between runs.
     let repo = format!("{TRUST_DOMAIN}/web-{}", std::process::id());
@@ -132,7 +107,7 @@ fn a_mode_change_through_the_api_makes_the_running_agent_alert_on_the_next_devia
     container.exec(["uname", "-a"])?;
     let learned = profile_on_disk(&up, &workload, |p| p.contains("/bin/uname"))?;
     ensure!(learned.contains("process: discover"), "{learned}");
-    report_profile(&up, &mtls, &workload, learned)?;
+    reported_profile(&addr, &token, &workload)?;
     std::thread::sleep(Duration::from_secs(2));
     ensure!(
         deviations(&addr, &token, container.id())?.is_empty(),
