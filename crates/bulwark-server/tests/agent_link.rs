@@ -1,7 +1,8 @@
 //! Agents over mTLS against a real server: node SVIDs from a real CA,
 //! alerts up through the uplink sink, policy updates down to files, a node
-//! that stops reporting flagged stale within the declared time, and forged
-//! or unbound identities refused.
+//! that stops reporting flagged stale within the declared time, forged
+//! or unbound identities refused, an oversized report refused, and a
+//! service identity bound to a role using the API over mTLS within it.
 
 mod support;
 
@@ -69,10 +70,18 @@ impl Drop for MtlsServer {
 }
 
 async fn start(pki: &Pki) -> Result<MtlsServer> {
+    start_with(pki, |_| {}).await
+}
+
+async fn start_with(
+    pki: &Pki,
+    tweak: impl FnOnce(&mut bulwark_server::app::Settings),
+) -> Result<MtlsServer> {
     let dir = tempfile::tempdir()?;
     let mut s = support::settings(dir.path());
     s.agent_ids = vec![NODES.into()];
     s.stale_after = Duration::from_secs(1);
+    tweak(&mut s);
     let app = App::open(s).await?;
     let listener = bulwark_server::serve::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?.to_string();
@@ -307,6 +316,149 @@ async fn forged_and_unbound_identities_cannot_report() -> Result<()> {
         .list_nodes(&authorize_list::<resources::Nodes>(&admin())?)
         .await?;
     assert!(nodes.is_empty(), "{nodes:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_report_is_refused_with_413_recorded_and_not_stored() -> Result<()> {
+    let pki = Pki::new("test.example")?;
+    let server = start_with(&pki, |s| s.report_limit = 4096).await?;
+    let node = "spiffe://test.example/bulwark/node/big";
+    let dir = tempfile::tempdir()?;
+    let cfg = config(&server.addr, dir.path(), "big");
+    let mut alert = support::alert("huge", Severity::High, "k8s:shop/web")?;
+    alert.message = "x".repeat(32 * 1024);
+    let report = Report {
+        seq: 1,
+        boot: "b1".into(),
+        agent: cfg.agent.clone(),
+        alerts: vec![alert],
+        ..Report::default()
+    };
+    match uplink::send_report(&cfg, &pki.identity(node)?, &report).await {
+        Err(LinkError::Http { message, .. }) => assert!(message.contains("413"), "{message}"),
+        other => bail!("an oversized report was not refused with 413: {other:?}"),
+    }
+    let nodes = server
+        .app
+        .store
+        .list_nodes(&authorize_list::<resources::Nodes>(&admin())?)
+        .await?;
+    assert!(nodes.is_empty(), "nothing stored: {nodes:?}");
+    let log = std::fs::read_to_string(server.app.settings.audit_path())?;
+    let last: serde_json::Value =
+        serde_json::from_str(log.lines().last().context("an audit record")?)?;
+    assert_eq!(last["actor"], node, "{last}");
+    assert_eq!(last["detail"]["status"], 413, "{last}");
+    assert_eq!(last["outcome"], "failure", "{last}");
+    // A report within the limit from the same node is taken.
+    let small = Report {
+        alerts: Vec::new(),
+        ..report
+    };
+    assert!(
+        uplink::send_report(&cfg, &pki.identity(node)?, &small)
+            .await?
+            .stored
+    );
+    Ok(())
+}
+
+/// One API call over mTLS as `identity`: (status, JSON body or Null).
+async fn mtls_call(
+    addr: &str,
+    identity: &Arc<IdentityHandle>,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<(u16, serde_json::Value)> {
+    use http_body_util::{BodyExt as _, Full};
+    use hyper::body::Bytes;
+    let tls = bulwark_mesh::tls::client_config(Arc::clone(identity))?;
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = rustls::pki_types::ServerName::try_from("bulwark-server")?;
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
+        .connect(name, tcp)
+        .await?;
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    let task = tokio::spawn(conn);
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))?;
+    let resp = send.send_request(req).await?;
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    task.abort();
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_identity_bound_to_a_role_uses_the_api_over_mtls_within_it() -> Result<()> {
+    use bulwark_control::rbac::{Binding, Scope, SubjectMatcher, check_grant};
+    let pki = Pki::new("test.example")?;
+    let server = start(&pki).await?;
+    let reader = "spiffe://test.example/ns/ci/sa/reader";
+    let binding = Binding {
+        subject: SubjectMatcher::Spiffe(reader.into()),
+        role: "viewer".into(),
+        scope: Scope::Cluster,
+    };
+    let permit = check_grant(&admin(), "viewer", &Scope::Cluster)?;
+    server
+        .app
+        .store
+        .directory()
+        .create_binding(&permit, &binding, "user:t", Box::new(|| Ok(())))
+        .await?;
+    let id = pki.identity(reader)?;
+    let (status, who) = mtls_call(&server.addr, &id, "GET", "/api/v1/whoami", None).await?;
+    assert_eq!(status, 200, "{who}");
+    assert_eq!(who["name"], reader, "{who}");
+    let (status, v) = mtls_call(&server.addr, &id, "GET", "/api/v1/workloads", None).await?;
+    assert_eq!(status, 200, "a viewer identity reads workloads: {v}");
+    // Beyond its role: no writes, no audit log, no agent channel.
+    let silence = serde_json::json!({"matcher": {"namespace": "default"}, "reason": "r",
+        "expires_at": bulwark_server::now_ms() + 60_000});
+    for (method, path, body) in [
+        ("POST", "/api/v1/silences", Some(silence)),
+        ("GET", "/api/v1/audit", None),
+        ("POST", bulwark_server::agent_link::REPORT_PATH, None),
+    ] {
+        let (status, v) = mtls_call(&server.addr, &id, method, path, body).await?;
+        assert_eq!(status, 403, "{method} {path}: {v}");
+    }
+    // Another identity of the trust domain, bound to nothing, and a node
+    // (bound to the agent role only) read nothing.
+    for other in [
+        "spiffe://test.example/ns/ci/sa/other",
+        "spiffe://test.example/bulwark/node/n1",
+    ] {
+        let (status, v) = mtls_call(
+            &server.addr,
+            &pki.identity(other)?,
+            "GET",
+            "/api/v1/workloads",
+            None,
+        )
+        .await?;
+        assert_eq!(status, 403, "{other}: {v}");
+    }
+    // Each call is recorded under the verified SPIFFE ID.
+    let log = std::fs::read_to_string(server.app.settings.audit_path())?;
+    let by_reader = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["actor"] == reader)
+        .count();
+    assert_eq!(by_reader, 5, "{log}");
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! The HTTP API end to end against a real server (SQLite, audit log on
 //! disk): default deny on every route, the role x route table, grants,
-//! sessions and CSRF, one audit record per call, limits, metrics.
+//! sessions and CSRF, one audit record per call, limits, metrics. The
+//! route-wide tests (default deny, role table, audit per call, image scans
+//! and compliance) also run against a real PostgreSQL (`*_on_postgresql`).
 
 mod support;
 
@@ -10,6 +12,7 @@ use anyhow::Result;
 use bulwark_control::rbac::{ROLES, Role};
 use bulwark_server::api::{Access, routes};
 use serde_json::{Value, json};
+use sha2::Digest as _;
 use support::TestServer;
 
 /// method, path, token, body, expected status.
@@ -70,7 +73,16 @@ fn rbac_routes() -> Vec<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_non_public_route_refuses_no_credentials_and_a_user_without_bindings() -> Result<()> {
-    let s = TestServer::start().await?;
+    default_deny_on_every_route(&TestServer::start().await?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_non_public_route_refuses_no_credentials_and_a_user_without_bindings_on_postgresql()
+-> Result<()> {
+    default_deny_on_every_route(&TestServer::start_postgres().await?).await
+}
+
+async fn default_deny_on_every_route(s: &TestServer) -> Result<()> {
     let nobody = s.user_with_role("nobody", None).await?;
     for (i, r) in routes().table().iter().enumerate() {
         if r.access == Access::Public {
@@ -92,7 +104,17 @@ async fn every_non_public_route_refuses_no_credentials_and_a_user_without_bindin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn role_by_route_table_matches_each_roles_verbs_and_resources() -> Result<()> {
-    let s = TestServer::start().await?;
+    role_by_route_table(&TestServer::start().await?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_by_route_table_matches_each_roles_verbs_and_resources_on_postgresql() -> Result<()> {
+    role_by_route_table(&TestServer::start_postgres().await?).await
+}
+
+/// Every built-in role against every RBAC route: 403 exactly where the
+/// role's rules do not grant the route's verb on its resource.
+async fn role_by_route_table(s: &TestServer) -> Result<()> {
     let mut n = 0;
     for role in ROLES {
         let token = s
@@ -109,7 +131,14 @@ async fn role_by_route_table_matches_each_roles_verbs_and_resources() -> Result<
             assert_eq!(
                 status == 403,
                 expect_forbidden,
-                "role {} {method} {path} ({verb} {resource}): {status} {err}",
+                "{}: role {} {method} {path} ({verb} {resource}): {status} {err}",
+                s.storage(),
+                role.name
+            );
+            assert!(
+                status < 500,
+                "{}: role {} {method} {path}: {status} {err}",
+                s.storage(),
                 role.name
             );
             assert_ne!(status, 401, "{method} {path}");
@@ -191,7 +220,16 @@ async fn no_one_grants_a_role_they_do_not_hold() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_call_writes_exactly_one_audit_record_with_its_request_id() -> Result<()> {
-    let s = TestServer::start().await?;
+    one_audit_record_per_call(&TestServer::start().await?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_writes_exactly_one_audit_record_with_its_request_id_on_postgresql() -> Result<()>
+{
+    one_audit_record_per_call(&TestServer::start_postgres().await?).await
+}
+
+async fn one_audit_record_per_call(s: &TestServer) -> Result<()> {
     let viewer = s.user_with_role("v", Some(("viewer", "cluster"))).await?;
     let before = s.audit_records()?.len();
     let mut ids = Vec::new();
@@ -354,6 +392,156 @@ async fn failed_authentications_are_rate_limited_with_retry_after() -> Result<()
     Ok(())
 }
 
+/// Every file under `dir` (recursively), as bytes.
+fn files_under(dir: &std::path::Path) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push((path.clone(), std::fs::read(&path)?));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_sessions_and_passwords_are_stored_only_as_hashes() -> Result<()> {
+    let s = TestServer::start().await?;
+    let password = "correct horse battery staple";
+    s.ok(
+        "POST",
+        "/api/v1/users",
+        &s.admin,
+        Some(json!({"name": "alice", "kind": "user", "password": password})),
+    )
+    .await?;
+    let api_token = s.user_with_role("ci", Some(("viewer", "cluster"))).await?;
+    let resp = s
+        .http
+        .post(format!("{}/api/v1/session", s.url))
+        .json(&json!({"name": "alice", "password": password}))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 200);
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let session = cookie
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default();
+    assert!(session.starts_with("bwk_"), "{cookie}");
+    // Every secret works (the session as the cookie the client keeps)...
+    s.ok("GET", "/api/v1/workloads", &api_token, None).await?;
+    let (status, who) = s.call("GET", "/api/v1/whoami", None, None).await?;
+    assert_eq!((status, &who["name"]), (200, &json!("alice")), "{who}");
+
+    // ...and none is in the data directory (database, its WAL, the audit
+    // log) in the clear; the tokens' SHA-256 is what the database holds.
+    let server_dir = s.dir.path().join("server");
+    let files = files_under(&server_dir)?;
+    assert!(
+        files.iter().any(|(p, _)| p.ends_with("control.db")),
+        "{files:?}"
+    );
+    for secret in [
+        api_token.as_str(),
+        session.as_str(),
+        s.admin.as_str(),
+        password,
+    ] {
+        for (path, bytes) in &files {
+            assert!(
+                !contains(bytes, secret),
+                "{} holds a secret in the clear",
+                path.display()
+            );
+        }
+    }
+    let stored = |hash: &str| files.iter().any(|(_, b)| contains(b, hash));
+    for token in [&api_token, &session] {
+        let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+        assert!(stored(&hash), "the hash of a token is not stored");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_for_one_user_is_limited_across_addresses() -> Result<()> {
+    let s = TestServer::start().await?;
+    for name in ["alice", "bob"] {
+        s.ok(
+            "POST",
+            "/api/v1/users",
+            &s.admin,
+            Some(json!({"name": name, "kind": "user", "password": "correct horse battery"})),
+        )
+        .await?;
+    }
+    let from = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+    };
+    let login = |client: reqwest::Client, name: &'static str, password: &'static str| {
+        let url = format!("{}/api/v1/session", s.url);
+        async move {
+            let resp = client
+                .post(url)
+                .json(&json!({"name": name, "password": password}))
+                .send()
+                .await?;
+            anyhow::Ok(resp.status().as_u16())
+        }
+    };
+    // Guesses for alice from many loopback addresses: each address stays
+    // under its own limit, the user name's bucket runs dry.
+    let mut statuses = Vec::new();
+    for i in 0..12u8 {
+        statuses.push(login(from([127, 0, 1, i + 2])?, "alice", "wrong guess").await?);
+    }
+    assert!(statuses[..10].iter().all(|st| *st == 401), "{statuses:?}");
+    assert_eq!(statuses[11], 429, "{statuses:?}");
+    // Now even alice's right password is refused, from a fresh address...
+    assert_eq!(
+        login(from([127, 0, 2, 1])?, "alice", "correct horse battery").await?,
+        429
+    );
+    // ...while bob, from that address, still logs in.
+    assert_eq!(
+        login(from([127, 0, 2, 1])?, "bob", "correct horse battery").await?,
+        200
+    );
+    let last = s.audit_records()?;
+    let throttled = last
+        .iter()
+        .filter(|r| r["action"] == "session.login" && r["detail"]["status"] == 429)
+        .count();
+    assert!(throttled >= 2, "throttled logins are recorded: {last:#?}");
+    assert!(
+        last.iter()
+            .filter(|r| r["detail"]["status"] == 429)
+            .all(|r| r["outcome"] == "denied")
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_body_is_refused_with_413_and_recorded() -> Result<()> {
     let s = TestServer::start_with(|c| c.body_limit = 4096).await?;
@@ -406,7 +594,16 @@ async fn openapi_document_is_served_without_credentials() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_uploaded_scan_shows_in_images_findings_and_the_compliance_report() -> Result<()> {
-    let s = TestServer::start().await?;
+    uploaded_scan_is_reported(&TestServer::start().await?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_scan_shows_in_images_findings_and_the_compliance_report_on_postgresql()
+-> Result<()> {
+    uploaded_scan_is_reported(&TestServer::start_postgres().await?).await
+}
+
+async fn uploaded_scan_is_reported(s: &TestServer) -> Result<()> {
     let digest = format!("sha256:{}", "ab".repeat(32));
     let scan = json!({
         "digest": digest,

@@ -284,6 +284,47 @@ fn no_one_can_grant_a_role_they_do_not_hold() {
 }
 
 #[test]
+fn workload_scoped_granter_grants_only_within_its_pattern() {
+    let scope = |text: &str| -> Scope { text.parse().expect("a valid scope") };
+    let api_admin = user("wa", &[("namespace-admin", "workload:k8s:team-a/api*")]);
+    let grant = |role: &str, at: &str| check_grant(&api_admin, role, &scope(at));
+    // Within its pattern: a narrower pattern or one workload.
+    assert!(grant("namespace-developer", "workload:k8s:team-a/api-v2*").is_ok());
+    assert!(grant("namespace-developer", "workload:k8s:team-a/api").is_ok());
+    assert!(grant("namespace-admin", "workload:k8s:team-a/api*").is_ok());
+    // Anything wider or elsewhere: the namespace, a wider pattern, a
+    // sibling workload, another namespace, the cluster.
+    for at in [
+        "namespace:team-a",
+        "workload:k8s:team-a/*",
+        "workload:k8s:team-a/ap*",
+        "workload:k8s:team-a/web",
+        "workload:k8s:team-b/api*",
+        "cluster",
+    ] {
+        assert!(
+            grant("namespace-developer", at).is_err(),
+            "a workload-scoped admin granted namespace-developer at {at}"
+        );
+    }
+    // A role with cluster-wide rules is never its to give.
+    assert!(matches!(
+        grant("viewer", "workload:k8s:team-a/api"),
+        Err(GrantError::Escalation { .. })
+    ));
+    // A developer holds no create role-bindings at all.
+    let dev = user("d", &[("namespace-developer", "namespace:team-a")]);
+    assert!(matches!(
+        check_grant(
+            &dev,
+            "namespace-developer",
+            &scope("workload:k8s:team-a/api")
+        ),
+        Err(GrantError::Denied(_))
+    ));
+}
+
+#[test]
 fn admin_can_grant_everything_everywhere() {
     let admin = user("root", &[("admin", "cluster")]);
     for role in ROLES {

@@ -20,6 +20,9 @@ pub struct TestServer {
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
+    /// The PostgreSQL cluster the server stores into, if any (stopped
+    /// after the server).
+    pg: Option<pg::PgCluster>,
 }
 
 impl Drop for TestServer {
@@ -37,6 +40,24 @@ pub fn settings(dir: &std::path::Path) -> Settings {
 impl TestServer {
     pub async fn start() -> Result<TestServer> {
         Self::start_with(|_| {}).await
+    }
+
+    /// A server storing into a fresh real PostgreSQL cluster.
+    pub async fn start_postgres() -> Result<TestServer> {
+        let pg = pg::PgCluster::start()?;
+        let url = pg.url.clone();
+        let mut server = Self::start_with(|s| s.db = DbSpec::Postgres(url)).await?;
+        server.pg = Some(pg);
+        Ok(server)
+    }
+
+    /// Which storage the server uses (for assertion messages).
+    pub fn storage(&self) -> &'static str {
+        if self.pg.is_some() {
+            "postgresql"
+        } else {
+            "sqlite"
+        }
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> Result<TestServer> {
@@ -60,6 +81,7 @@ impl TestServer {
             http: reqwest::Client::builder().cookie_store(true).build()?,
             dir,
             task,
+            pg: None,
         })
     }
 
