@@ -133,6 +133,11 @@ impl Browser {
 
     /// Waits until an element matching `css` contains `text`.
     pub async fn wait_for_text(&self, css: &str, text: &str) -> Result<Element, BrowserError> {
+        self.wait_for_texts(css, &[text]).await
+    }
+
+    /// Waits until one element matching `css` contains every one of `texts`.
+    pub async fn wait_for_texts(&self, css: &str, texts: &[&str]) -> Result<Element, BrowserError> {
         let deadline = Instant::now() + WAIT;
         loop {
             let found = self
@@ -141,7 +146,11 @@ impl Browser {
                 .await
                 .map_err(cmd(format!("finding {css}")))?;
             for el in found {
-                if el.text().await.is_ok_and(|t| t.contains(text)) {
+                if el
+                    .text()
+                    .await
+                    .is_ok_and(|t| texts.iter().all(|x| t.contains(x)))
+                {
                     return Ok(el);
                 }
             }
@@ -152,7 +161,7 @@ impl Browser {
                     Err(_) => String::new(),
                 };
                 return Err(BrowserError::Command {
-                    what: format!("waiting for {css} with text {text:?}; the page says: {body}"),
+                    what: format!("waiting for {css} with text {texts:?}; the page says: {body}"),
                     source: fantoccini::error::CmdError::WaitTimeout,
                 });
             }

@@ -31,7 +31,7 @@ fn alert_through_api(addr: &str, token: &str, name: &str) -> Result<Container> {
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let alerts = get(addr, "/api/v1/alerts", token)?;
+        let alerts = get(addr, "/api/v1/alerts?limit=500", token)?;
         let seen = alerts.as_array().is_some_and(|all| {
             all.iter().any(|a| {
                 a["alert"]["reason"]["rule"]["id"] == "exec-from-tmp"
