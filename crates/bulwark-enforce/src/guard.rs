@@ -211,11 +211,14 @@ impl Worker {
         if let Some(report) = judgement.report {
             self.report(report, procinfo::ancestry(tid));
         }
-        self.answer(fd, judgement.answer);
-        self.stats.latency.record(read_at.elapsed());
+        // The cache mark goes in before the answer: once the exec is let
+        // go, the next exec of the same file may follow at once and must
+        // already be answered by the kernel.
         if judgement.cache && self.group.ignore_until_modified(fd, EXEC_MASK).is_ok() {
             GuardStats::bump(&self.stats.cached);
         }
+        self.answer(fd, judgement.answer);
+        self.stats.latency.record(read_at.elapsed());
     }
 
     fn answer(&self, fd: BorrowedFd<'_>, answer: Answer) {
