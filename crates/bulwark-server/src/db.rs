@@ -191,6 +191,10 @@ pub enum DbError {
     },
     #[error("refused before commit: {0}")]
     Gate(String),
+    /// The gate ran (the audit record is written) but the commit failed:
+    /// nothing changed.
+    #[error("commit failed after the audit record was written: {0}")]
+    Commit(String),
     #[error("storage worker: {0}")]
     Worker(String),
 }

@@ -8,7 +8,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use bulwark_control::rbac::{ROLES, Role};
 use bulwark_server::api::{Access, routes};
 use serde_json::{Value, json};
@@ -573,6 +573,99 @@ async fn metrics_count_requests_by_route_and_need_a_grant() -> Result<()> {
         .await?;
     assert!(text.contains("bulwark_api_requests_total{method=\"GET\",route=\"/api/v1/workloads\",status=\"200\"} 1"), "{text}");
     assert!(text.contains("bulwark_nodes_stale 0"));
+    Ok(())
+}
+
+/// Parses Prometheus text (stdin) with the reference client library's
+/// parser and checks every histogram (buckets never decrease, `+Inf`
+/// equals `_count`); prints {family: {type, samples}} as JSON.
+const PROMETHEUS_CHECK: &str = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    out[fam.name] = {"type": fam.type, "samples": [[s.name, s.labels, s.value] for s in fam.samples]}
+    if fam.type != "histogram":
+        continue
+    series = {}
+    for s in fam.samples:
+        key = tuple(sorted((k, v) for k, v in s.labels.items() if k != "le"))
+        series.setdefault(key, {"buckets": [], "count": None})
+        if s.name.endswith("_bucket"):
+            series[key]["buckets"].append((float(s.labels["le"]), s.value))
+        elif s.name.endswith("_count"):
+            series[key]["count"] = s.value
+    for key, h in series.items():
+        values = [v for _, v in sorted(h["buckets"])]
+        assert values == sorted(values), f"{fam.name} {key}: buckets decrease: {values}"
+        assert h["buckets"] and max(h["buckets"])[0] == float("inf"), f"{fam.name} {key}: no +Inf bucket"
+        assert values[-1] == h["count"], f"{fam.name} {key}: +Inf {values[-1]} != count {h['count']}"
+json.dump(out, sys.stdout)
+"#;
+
+/// The repository's venv (`scripts/install-deps.sh`), else `python3`.
+fn python() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join(".cache/venv/bin/python3"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| "python3".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_with_the_prometheus_reference_parser() -> Result<()> {
+    use std::io::Write as _;
+    let s = TestServer::start().await?;
+    let viewer = s.user_with_role("v", Some(("viewer", "cluster"))).await?;
+    s.ok("GET", "/api/v1/workloads", &viewer, None).await?;
+    s.call("GET", "/api/v1/workloads", None, None).await?;
+    s.call("GET", "/api/v1/no-such-route", Some(&viewer), None)
+        .await?;
+    let text = s
+        .http
+        .get(format!("{}/metrics", s.url))
+        .bearer_auth(&s.admin)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let mut child = std::process::Command::new(python())
+        .args(["-c", PROMETHEUS_CHECK])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("python stdin")?
+        .write_all(text.as_bytes())?;
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "the Prometheus parser refused /metrics (needs the PyPI package prometheus-client, \
+         scripts/python-requirements.txt): {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let families: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(
+        families["bulwark_api_request_duration_seconds"]["type"],
+        "histogram"
+    );
+    assert_eq!(families["bulwark_nodes_stale"]["type"], "gauge");
+    let requests = families["bulwark_api_requests"]["samples"]
+        .as_array()
+        .context("bulwark_api_requests_total parsed as a counter family")?;
+    let count = |route: &str, status: &str| {
+        requests
+            .iter()
+            .filter(|s| s[1]["route"] == route && s[1]["status"] == status)
+            .map(|s| s[2].as_f64().unwrap_or(0.0))
+            .sum::<f64>()
+    };
+    assert_eq!(count("/api/v1/workloads", "200"), 1.0, "{families}");
+    assert_eq!(count("/api/v1/workloads", "401"), 1.0, "{families}");
+    assert_eq!(count("unmatched", "404"), 1.0, "{families}");
     Ok(())
 }
 

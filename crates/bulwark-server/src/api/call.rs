@@ -6,7 +6,9 @@
 //! commits and a change the log refuses is never made. For every other
 //! request (reads, refusals, errors) the layer appends the record after the
 //! handler ran; if that append fails, the handler's response is discarded
-//! and the caller gets 503. The layer also renders error bodies (with the
+//! and the caller gets 503. If a write's commit fails after its record was
+//! written, the layer appends `ACTION.aborted` (outcome failure, naming the
+//! record it corrects), so the log never claims a change that was not made. The layer also renders error bodies (with the
 //! request id) and counts the request in the metrics.
 
 use std::sync::{Arc, Mutex};
@@ -19,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use bulwark_audit::{Entry, Outcome, Recorded};
 use serde_json::json;
 
-use super::error::{ApiError, ErrorInfo, code_of};
+use super::error::{ApiError, COMMIT_FAILED, ErrorInfo, code_of};
 use crate::app::App;
 use crate::db::Gate;
 use crate::model::ErrorBody;
@@ -36,6 +38,8 @@ struct CallState {
     target: Option<String>,
     detail: Option<serde_json::Value>,
     recorded: Option<u64>,
+    /// The record the commit gate wrote (for an abort record).
+    gated: Option<Entry>,
 }
 
 /// The request's audit context, in the request extensions.
@@ -84,6 +88,7 @@ impl Call {
                 let taken = std::mem::take(s);
                 s.route.clone_from(&taken.route);
                 s.recorded = taken.recorded;
+                s.gated.clone_from(&taken.gated);
                 taken
             })
             .unwrap_or_default();
@@ -121,13 +126,34 @@ impl Call {
         let call = self.clone();
         Box::new(move || {
             let recorded = log.append_blocking(&entry).map_err(|e| e.to_string())?;
-            call.with(|s| s.recorded = Some(recorded.seq()));
+            call.with(|s| {
+                s.recorded = Some(recorded.seq());
+                s.gated = Some(entry);
+            });
             Ok(recorded)
         })
     }
 
     fn recorded(&self) -> bool {
         self.with(|s| s.recorded.is_some()).unwrap_or(false)
+    }
+
+    /// The record correcting this call's gate record when its commit
+    /// failed: same actor and target, `ACTION.aborted`, outcome failure.
+    fn abort_entry(&self, status: StatusCode, error: &ErrorInfo) -> Option<Entry> {
+        let (gated, seq) = self.with(|s| s.gated.clone().zip(s.recorded)).flatten()?;
+        let entry = Entry::new(gated.actor, format!("{}.aborted", gated.action))
+            .outcome(Outcome::Failure)
+            .detail(json!({
+                "request_id": self.request_id,
+                "aborts_seq": seq,
+                "status": status.as_u16(),
+                "error": {"code": error.code, "message": bounded(&error.message)},
+            }));
+        Some(match gated.target {
+            Some(target) => entry.target(target),
+            None => entry,
+        })
     }
 }
 
@@ -182,7 +208,18 @@ pub async fn matched(req: Request, next: Next) -> Response {
 async fn finish(app: &App, call: &Call, response: Response) -> Response {
     let status = response.status();
     let (response, error) = split_error(status, response).await;
-    if !call.recorded() {
+    if call.recorded() {
+        let aborted = error
+            .as_ref()
+            .filter(|e| e.code == COMMIT_FAILED)
+            .and_then(|e| call.abort_entry(status, e));
+        if let Some(entry) = aborted
+            && let Err(e) = app.audit.append(entry).await
+        {
+            app.metrics.add(|m| &m.audit_failures, 1);
+            tracing::error!(error = %e, request_id = %call.request_id, "recording an aborted commit failed");
+        }
+    } else {
         let entry = call.entry(outcome_of(status), Some(status.as_u16()), error.as_ref());
         if let Err(e) = app.audit.append(entry).await {
             app.metrics.add(|m| &m.audit_failures, 1);

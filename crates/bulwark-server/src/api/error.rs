@@ -9,6 +9,10 @@ use bulwark_control::rbac::{Denied, GrantError};
 
 use crate::store::StoreError;
 
+/// The code of a write whose commit failed after its audit record was
+/// written (the call layer then records the abort).
+pub const COMMIT_FAILED: &str = "commit_failed";
+
 /// What went wrong, attached to the response for the call layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorInfo {
@@ -97,6 +101,14 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(m) => ApiError::bad_request(m),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             StoreError::Db(crate::db::DbError::Gate(m)) => ApiError::audit_unavailable(m),
+            StoreError::Db(crate::db::DbError::Commit(m)) => {
+                tracing::error!(error = %m, "commit failed after the audit record");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    COMMIT_FAILED,
+                    "storage error: the change was not committed (details in the server log)",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "storage error");
                 ApiError::new(

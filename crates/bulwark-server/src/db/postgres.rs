@@ -98,7 +98,9 @@ impl Postgres {
             .await
             .map_err(|e| DbError::Worker(e.to_string()))?
             .map_err(DbError::Gate)?;
-        tx.commit().await.map_err(|e| DbError::query("COMMIT", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| DbError::Commit(e.to_string()))?;
         Ok((changed, value))
     }
 }

@@ -164,13 +164,14 @@ impl Sqlite {
                 .map_err(|e| DbError::query("BEGIN IMMEDIATE", e))?;
             let result = run_batch(&conn, &stmts, gate);
             let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-            let ended = conn.execute_batch(end).map_err(|e| DbError::query(end, e));
+            let ended = conn.execute_batch(end);
             match (result, ended) {
                 (Ok(v), Ok(())) => Ok(v),
                 (Err(e), _) => Err(e),
+                // The gate ran last in the batch: its record is written.
                 (Ok(_), Err(e)) => {
                     let _ = conn.execute_batch("ROLLBACK");
-                    Err(e)
+                    Err(DbError::Commit(e.to_string()))
                 }
             }
         })
