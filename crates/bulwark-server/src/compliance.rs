@@ -86,6 +86,15 @@ async fn platform_state(
         images: images.len(),
         images_with_critical_or_high: severe,
         images_failing_config: images.iter().filter(|i| fails(&i.checks)).count(),
+        images_config_unchecked: images.iter().filter(|i| i.checks.is_empty()).count(),
+        images_with_secrets: images
+            .iter()
+            .filter(|i| {
+                i.checks
+                    .iter()
+                    .any(|c| c.id == "4.10" && c.status == Status::Fail)
+            })
+            .count(),
         vulndb_age_days: None,
         image_policies: store.count_documents(UpdateKind::ImagePolicy).await?,
         containers: containers.len(),

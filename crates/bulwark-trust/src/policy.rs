@@ -7,6 +7,7 @@
 //! pure: it reads [`ImageEvidence`](crate::evidence::ImageEvidence) and
 //! verifies the signatures in it, nothing else.
 
+mod benchmark;
 mod cis;
 mod compile;
 mod document;
@@ -14,6 +15,7 @@ mod evaluate;
 mod glob;
 mod verdict;
 
+pub use benchmark::{CisCheck, CisStatus, image_checks};
 pub use compile::{Policy, PolicyError, PolicySet, Unmatched};
 pub use document::{API_VERSION, ConfigChecks, FindingLimit, KIND, PolicyMode};
 pub use evaluate::evaluate;

@@ -22,6 +22,7 @@ mod replay;
 mod run;
 mod sbom;
 mod scan;
+mod scan_queue;
 mod server;
 mod server_link;
 mod server_push;
@@ -59,6 +60,8 @@ pub enum Command {
     Explain(explain::Args),
     /// Match an image (or an SBOM) against the vulnerability DB (table, JSON, SARIF, CycloneDX).
     Scan(scan::Args),
+    /// Scan the images the OCI hook queued and push them to the server (run by `bulwark up`).
+    ScanQueue(scan_queue::Args),
     /// Software bill of materials of an image or root filesystem.
     Sbom(sbom::Args),
     /// Decompress and walk every layer of an image, verifying digests, and
@@ -127,6 +130,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Findings(args) => findings::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Scan(args) => scan::run(args),
+        Command::ScanQueue(args) => scan_queue::run(args),
         Command::Sbom(args) => sbom::run(args),
         Command::ImageWalk(args) => image_walk::run(args),
         Command::Agent(args) => agent::run(args),

@@ -2,7 +2,9 @@
 //! the platform starts on a fresh data directory with loopback ports, a
 //! real runc container runs a program from /tmp (the built-in
 //! `exec-from-tmp` rule), the alert is read back through the server's API
-//! with the admin token `up` created, and SIGTERM stops every part. With
+//! with the admin token `up` created, a container started with `bulwark
+//! hook` gets its image scanned and pushed by `up` (the hook's scan queue),
+//! and SIGTERM stops every part. With
 //! 10-second SVIDs the agent's link still works after two lifetimes
 //! (renewed files, picked up without restarts), and SIGKILL of `up` itself
 //! stops every part (parent-death signal).
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use bulwark_testkit::Container;
-use up_support::{BIN, Up, children, get};
+use up_support::{BIN, Up, get};
 
 const TRUST_DOMAIN: &str = "up.test";
 
@@ -98,30 +100,173 @@ fn scanner_token_pushes_and_reads_nothing(up: &Up, addr: &str) -> Result<()> {
     Ok(())
 }
 
-/// `up`'s parts, checked to be the four expected ones.
-fn parts_of(up: &mut Up) -> Result<Vec<(u32, String)>> {
-    let parts = children(up.child.id())?;
-    up.parts = parts.iter().map(|(pid, _)| *pid).collect();
-    for name in ["server", "identity", "enforce", "agent"] {
+/// A node vulndb knowing one critical Jinja2 advisory, and an OCI layout
+/// (built here) whose image installs Jinja2 2.10, runs as `app`, has a
+/// token in its ENV, no HEALTHCHECK and one set-uid file; returns the
+/// layout and the image's manifest digest.
+fn vulnerable_image(dir: &Path, data: &Path) -> Result<(PathBuf, String)> {
+    use bulwark_image::testutil::{LayoutBuilder, TarBuilder};
+    let adv = dir.join("advisories");
+    std::fs::create_dir_all(&adv)?;
+    let record = serde_json::json!({
+        "schema_version": "1.6.0", "id": "PYSEC-0000-9", "modified": "2024-01-01T00:00:00Z",
+        "summary": "jinja2 test advisory",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "jinja2"},
+                      "ranges": [{"type": "ECOSYSTEM",
+                                  "events": [{"introduced": "0"}, {"fixed": "2.10.1"}]}]}],
+        "database_specific": {"severity": "critical"},
+    });
+    std::fs::write(adv.join("PYSEC-0000-9.json"), record.to_string())?;
+    let out = Command::new(BIN)
+        .args(["db", "import", "--data-dir"])
+        .arg(data)
+        .arg(&adv)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "db import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let app = TarBuilder::new()
+        .file(
+            "usr/lib/python3/site-packages/Jinja2-2.10.dist-info/METADATA",
+            b"Metadata-Version: 2.1\nName: Jinja2\nVersion: 2.10\n",
+        )
+        .file_mode("usr/local/bin/escalate", b"#!/bin/sh\n", 0o104755)
+        .finish();
+    let layout = dir.join("oci");
+    let desc = LayoutBuilder::new(&layout)
+        .layer(app, bulwark_image::Compression::Gzip)
+        .run_config(serde_json::json!({"User": "app", "Env": ["API_TOKEN=s3cr3t"]}))
+        .name("up.test/scanned:1")
+        .write();
+    Ok((layout, desc.digest.to_string()))
+}
+
+/// A container started with `bulwark hook` under `up` gets its image
+/// scanned and pushed by `up` itself: the image and its critical finding
+/// appear in `/api/v1/images` without anyone running `bulwark scan`.
+fn hooked_image_scanned_through_api(
+    addr: &str,
+    token: &str,
+    dir: &Path,
+    layout: &Path,
+    digest: &str,
+) -> Result<()> {
+    let hook = bulwark_testkit::Hook::new(BIN).args([
+        BIN.to_owned(),
+        "hook".into(),
+        "create-runtime".into(),
+        "--socket".into(),
+        dir.join("enforce.sock").display().to_string(),
+        "--data-dir".into(),
+        dir.join("data").display().to_string(),
+        "--image-layout".into(),
+        layout.display().to_string(),
+    ]);
+    let _container = Container::builder(&format!("up-scan-{}", std::process::id()))
+        .args(["sleep", "600"])
+        .image("up.test/scanned:1", Some(digest))
+        .hook(bulwark_testkit::HookPoint::CreateRuntime, hook)
+        .start()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let images = get(addr, "/api/v1/images", token)?;
+        let pushed = images
+            .as_array()
+            .is_some_and(|all| all.iter().any(|i| i["digest"] == digest));
+        if pushed {
+            let findings = get(addr, &format!("/api/v1/images/{digest}/findings"), token)?;
+            let ids: Vec<&str> = findings
+                .as_array()
+                .map(|f| {
+                    f.iter()
+                        .filter_map(|f| f["vulnerability"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            ensure!(ids == ["PYSEC-0000-9"], "findings of {digest}: {findings}");
+            return cis_checks_in_the_compliance_report(addr, token, digest);
+        }
         ensure!(
-            parts
-                .iter()
-                .any(|(_, cmd)| cmd.split(' ').any(|w| w == name)),
-            "no {name} among up's children: {parts:?}"
+            Instant::now() < deadline,
+            "{digest} never reached /api/v1/images: {images}"
         );
+        std::thread::sleep(Duration::from_millis(500));
     }
-    Ok(parts)
+}
+
+/// The image's CIS section 4 checks, made at scan time, are in the
+/// compliance report (JSON) next to the container checks, and count in
+/// the NIST SP 800-190 assessment.
+fn cis_checks_in_the_compliance_report(addr: &str, token: &str, digest: &str) -> Result<()> {
+    let report = get(addr, "/api/v1/compliance", token)?;
+    let image = report["images"]
+        .as_array()
+        .and_then(|all| all.iter().find(|i| i["digest"] == digest))
+        .with_context(|| format!("{digest} not in the compliance report: {report}"))?;
+    let status = |id: &str| {
+        image["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["id"] == id))
+            .map(|c| {
+                (
+                    c["status"].as_str().unwrap_or("").to_owned(),
+                    c["detail"].to_string(),
+                )
+            })
+            .unwrap_or_default()
+    };
+    ensure!(status("4.1").0 == "pass", "4.1: {image}");
+    ensure!(status("4.6").0 == "fail", "4.6: {image}");
+    ensure!(status("4.10").0 == "fail", "4.10: {image}");
+    let (s48, d48) = status("4.8");
+    ensure!(
+        s48 == "warn" && d48.contains("/usr/local/bin/escalate (4755, layer 0)"),
+        "4.8: {image}"
+    );
+    let nist = report["nist"]
+        .as_array()
+        .and_then(|n| n.iter().find(|a| a["section"] == "4.1.2"))
+        .with_context(|| format!("no NIST 4.1.2 row: {report}"))?;
+    ensure!(nist["coverage"] == "partial", "4.1.2: {nist}");
+    Ok(())
+}
+
+/// `up`'s parts, once the five expected ones run (the scanner starts
+/// last, after the server made its token).
+fn parts_of(up: &mut Up) -> Result<Vec<(u32, String)>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let parts = up.find_parts()?;
+        let missing = ["server", "identity", "enforce", "agent", "scan-queue"]
+            .into_iter()
+            .find(|name| {
+                !parts
+                    .iter()
+                    .any(|(_, cmd)| cmd.split(' ').any(|w| w == *name))
+            });
+        match missing {
+            None => return Ok(parts),
+            Some(name) if Instant::now() > deadline => {
+                bail!("no {name} among up's children: {parts:?}")
+            }
+            Some(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
 }
 
 #[test]
 fn up_starts_the_platform_reports_a_container_alert_and_stops_on_sigterm() -> Result<()> {
     let tmp = tempfile::tempdir()?;
+    let (layout, digest) = vulnerable_image(tmp.path(), &tmp.path().join("data"))?;
     let mut up = Up::start(tmp.path(), TRUST_DOMAIN, &[])?;
     let (addr, token_file) = up.login()?;
     let token = std::fs::read_to_string(&token_file)?.trim().to_owned();
 
-    let parts = parts_of(&mut up)?;
     scanner_token_pushes_and_reads_nothing(&up, &addr)?;
+    let parts = parts_of(&mut up)?;
+    hooked_image_scanned_through_api(&addr, &token, tmp.path(), &layout, &digest)?;
 
     let container = alert_through_api(&addr, &token, "up-e2e")?;
     drop(container);

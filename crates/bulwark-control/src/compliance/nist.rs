@@ -12,6 +12,13 @@ pub struct PlatformState {
     pub images_with_critical_or_high: usize,
     /// Images whose configuration fails a CIS section 4 check.
     pub images_failing_config: usize,
+    /// Images stored without CIS section 4 checks (pushed by a tool that
+    /// does not make them): neither passing nor failing.
+    #[serde(default)]
+    pub images_config_unchecked: usize,
+    /// Images failing CIS 4.10 (secrets in ENV or build history).
+    #[serde(default)]
+    pub images_with_secrets: usize,
     /// Days since the vulnerability DB was last imported (`None`: no DB).
     pub vulndb_age_days: Option<u64>,
     pub image_policies: usize,
@@ -99,13 +106,15 @@ const RISKS: &[Risk] = &[
     Risk {
         section: "4.1.2",
         risk: "Image configuration defects",
-        controls: &["CIS section 4 image config checks (bulwark-trust)"],
+        controls: &[
+            "CIS section 4 image config checks at scan time (bulwark scan, bulwark up's scan queue; bulwark-trust)",
+        ],
         assess: |s| {
             met_if(
-                s.images > 0 && s.images_failing_config == 0,
+                s.images > 0 && s.images_failing_config == 0 && s.images_config_unchecked == 0,
                 format!(
-                    "{} of {} images fail a configuration check",
-                    s.images_failing_config, s.images
+                    "{} of {} images fail a configuration check, {} not checked",
+                    s.images_failing_config, s.images, s.images_config_unchecked
                 ),
             )
         },
@@ -130,13 +139,15 @@ const RISKS: &[Risk] = &[
     Risk {
         section: "4.1.4",
         risk: "Embedded clear text secrets",
-        controls: &["CIS 4.10 secrets in ENV and build history (bulwark-trust)"],
+        controls: &["CIS 4.10 secrets in ENV and build history, at scan time (bulwark-trust)"],
         assess: |s| {
             met_if(
-                s.images > 0 && s.images_failing_config == 0,
+                s.images > 0 && s.images_with_secrets == 0 && s.images_config_unchecked == 0,
                 format!(
-                    "{} images checked for secrets in their configuration; file contents are not searched",
-                    s.images
+                    "{} of {} images have secrets in their configuration, {} not checked; file contents are not searched",
+                    s.images_with_secrets,
+                    s.images - s.images_config_unchecked.min(s.images),
+                    s.images_config_unchecked
                 ),
             )
         },
@@ -474,5 +485,33 @@ mod tests {
         };
         assert_eq!(row(&bad, "4.1.1"), Some(Coverage::Partial));
         assert_eq!(row(&bad, "4.4.2"), Some(Coverage::Partial));
+    }
+
+    #[test]
+    fn images_without_config_checks_or_with_secrets_are_not_met() {
+        let checked = PlatformState {
+            images: 2,
+            ..PlatformState::default()
+        };
+        let row = |s: &PlatformState, id: &str| {
+            assess(s)
+                .into_iter()
+                .find(|r| r.section == id)
+                .map(|r| r.coverage)
+        };
+        assert_eq!(row(&checked, "4.1.2"), Some(Coverage::Met));
+        assert_eq!(row(&checked, "4.1.4"), Some(Coverage::Met));
+        let unchecked = PlatformState {
+            images_config_unchecked: 1,
+            ..checked.clone()
+        };
+        assert_eq!(row(&unchecked, "4.1.2"), Some(Coverage::Partial));
+        assert_eq!(row(&unchecked, "4.1.4"), Some(Coverage::Partial));
+        let secrets = PlatformState {
+            images_with_secrets: 1,
+            images_failing_config: 1,
+            ..checked
+        };
+        assert_eq!(row(&secrets, "4.1.4"), Some(Coverage::Partial));
     }
 }

@@ -162,7 +162,7 @@ pub(super) fn no_setuid_added(
     )
 }
 
-fn truncate(s: &str) -> String {
+pub(super) fn truncate(s: &str) -> String {
     if s.len() <= 100 {
         return s.to_string();
     }

@@ -13,7 +13,9 @@
 //! (or `prestart`) the stages run in order: the image check (when
 //! `--image-policy FILE` names ImagePolicy documents; see `bulwark verify`) then
 //! Protect-mode registration, which returns once the container's policy is
-//! in the kernel, before its first instruction. A refused start is reported
+//! in the kernel, before its first instruction. Before the stages, the
+//! container's image is queued for scanning in `--data-dir`'s
+//! `scan-queue/` (one file write; see `bulwark scan-queue`). A refused start is reported
 //! to the enforcement service: one alert and one audit record.
 
 use std::io::Read as _;
@@ -63,17 +65,18 @@ struct ImageStageArgs {
     #[arg(long = "image-policy")]
     image_policy: Option<PathBuf>,
     /// OCI image layout holding the images and their signatures; without
-    /// it, images are read from their registries.
-    #[arg(long = "image-layout", requires = "image_policy")]
+    /// it, images are read from their registries (by the image check and
+    /// by `bulwark up`'s scanner).
+    #[arg(long = "image-layout")]
     layout: Option<PathBuf>,
     /// Sigstore `trusted_root.json` for keyless signatures.
     #[arg(long = "trusted-root", requires = "image_policy")]
     trusted_root: Option<PathBuf>,
     /// Extra PEM CA certificates to trust for registries.
-    #[arg(long = "registry-ca", requires = "image_policy")]
+    #[arg(long = "registry-ca")]
     registry_ca: Vec<PathBuf>,
     /// Talk plain HTTP to registries.
-    #[arg(long = "plain-http", requires = "image_policy")]
+    #[arg(long = "plain-http")]
     plain_http: bool,
     /// Registry network timeout per operation, seconds.
     #[arg(long = "registry-timeout", default_value_t = 10)]
@@ -81,7 +84,8 @@ struct ImageStageArgs {
     /// Allow images no ImagePolicy selects (default: refuse them).
     #[arg(long = "allow-unmatched-images", requires = "image_policy")]
     allow_unmatched: bool,
-    /// The vulnerability DB that ImagePolicy `findings` limits use.
+    /// The vulnerability DB that ImagePolicy `findings` limits use, and
+    /// where the image is queued for scanning (`D/scan-queue/`).
     #[command(flatten)]
     data: DataDir,
     #[command(flatten)]
@@ -139,6 +143,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e).context("bulwark hook: refusing the container"),
     };
+    if args.point != Point::Poststop
+        && let Err(e) = image::queue_scan(&args.image, &ctx)
+    {
+        eprintln!(
+            "bulwark hook: {}: the image was not queued for scanning (the container still starts): {e}",
+            ctx.state.id
+        );
+    }
     let timeout = Duration::from_secs(args.timeout.max(1));
     let protect = ProtectStage {
         socket: args.socket.clone(),

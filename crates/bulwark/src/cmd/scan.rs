@@ -1,7 +1,10 @@
 //! `bulwark scan IMAGE` / `bulwark scan --sbom FILE`: findings for an image
 //! (cataloged here with bulwark-sbom, from the same inputs as `bulwark
 //! sbom`) or a stored SBOM, kept in the store under the image digest for
-//! the continuous re-match, and with `--server` sent to the control plane.
+//! the continuous re-match, and with `--server` sent to the control plane
+//! together with the image's CIS section 4 checks ([`image_checks`]).
+
+mod image_checks;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -9,8 +12,9 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::Context;
+use bulwark_control::compliance::Check;
 use bulwark_core::Severity;
-use bulwark_image::Image;
+use bulwark_image::{Image, ImageInput, OpenOptions};
 use bulwark_sbom::Sbom;
 use bulwark_sbom::catalog::Limits;
 use bulwark_vulndb::report::{ScanReport, cyclonedx, sarif, table};
@@ -84,11 +88,55 @@ fn read_sbom(path: &PathBuf) -> anyhow::Result<Sbom> {
     })
 }
 
-/// Catalogs the image and reads what the SBOM does not carry: the image ID
-/// and the build step of each layer.
-fn catalog_image(reference: &str, image_args: &ImageArgs) -> anyhow::Result<(Sbom, ImageFacts)> {
-    let options = image_args.open_options()?;
-    let image = Image::open(reference, &options)
+/// What a scan of an image found: the findings report and the image's CIS
+/// section 4 checks (`None` for an SBOM given instead of an image).
+pub struct Scanned {
+    pub report: ScanReport,
+    pub checks: Option<Vec<Check>>,
+}
+
+/// An image read once: its SBOM, what the SBOM does not carry, and its
+/// CIS section 4 checks.
+struct Cataloged {
+    sbom: Sbom,
+    facts: ImageFacts,
+    checks: Option<Vec<Check>>,
+}
+
+/// Catalogs the image `input` names (reported as `reference`) and matches
+/// it against the store, keeping the result there for the continuous
+/// re-match: what `bulwark scan IMAGE` does, for the scan queue of `bulwark up`.
+pub fn scan_image(
+    store: &Store,
+    input: &ImageInput,
+    reference: &str,
+    options: &OpenOptions,
+) -> anyhow::Result<Scanned> {
+    let image = catalog_image(input, reference, options)?;
+    let now = time_fmt::format(SystemTime::now());
+    let report = scan_sbom(
+        store,
+        &image.sbom,
+        &image.facts,
+        &[],
+        ScanOptions::default(),
+        &now,
+    )?;
+    Ok(Scanned {
+        report,
+        checks: image.checks,
+    })
+}
+
+/// Catalogs the image and reads what the SBOM does not carry: the image ID,
+/// the build step of each layer and, from the same walk, the set-id files
+/// for the CIS checks.
+fn catalog_image(
+    input: &ImageInput,
+    reference: &str,
+    options: &OpenOptions,
+) -> anyhow::Result<Cataloged> {
+    let image = Image::open_input(input, options)
         .with_context(|| format!("cannot open image {reference}"))?;
     if std::io::stderr().is_terminal() {
         eprintln!(
@@ -96,16 +144,23 @@ fn catalog_image(reference: &str, image_args: &ImageArgs) -> anyhow::Result<(Sbo
             image.layers().len()
         );
     }
-    let sbom = bulwark_sbom::scan(&image, reference, Limits::default())
+    let set_ids = super::trust::setuid::SetIdFiles::default();
+    let (sbom, kept) = bulwark_sbom::scan_with(&image, reference, Limits::default(), set_ids)
         .with_context(|| format!("cannot read image {reference}"))?;
     for warning in &sbom.warnings {
         eprintln!("bulwark: warning: {warning}");
     }
+    let setid = super::trust::setuid::survivors(kept);
+    let checks = image_checks::of(&image, Ok(&setid));
     let facts = ImageFacts {
         image_id: image.config_digest().map(ToString::to_string),
         layer_steps: layer_steps(&image),
     };
-    Ok((sbom, facts))
+    Ok(Cataloged {
+        sbom,
+        facts,
+        checks: Some(checks),
+    })
 }
 
 /// `created_by` of the history entries that made a layer, base first.
@@ -135,9 +190,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let store = Store::open_existing(&args.data.vulndb())?;
     args.stale.enforce(&store)?;
-    let (sbom, facts) = match (&args.sbom, &args.image) {
-        (Some(path), _) => (read_sbom(path)?, ImageFacts::default()),
-        (None, Some(image)) => catalog_image(image, &args.image_args)?,
+    let Cataloged {
+        sbom,
+        facts,
+        checks,
+    } = match (&args.sbom, &args.image) {
+        (Some(path), _) => Cataloged {
+            sbom: read_sbom(path)?,
+            facts: ImageFacts::default(),
+            checks: None,
+        },
+        (None, Some(image)) => {
+            let input =
+                ImageInput::detect(image).with_context(|| format!("cannot open image {image}"))?;
+            catalog_image(&input, image, &args.image_args.open_options()?)?
+        }
         (None, None) => anyhow::bail!("name an IMAGE or --sbom FILE"),
     };
     let now = time_fmt::format(SystemTime::now());
@@ -159,7 +226,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     if let Some(pusher) = &pusher {
-        let body = super::server_push::scan_body(&report)?;
+        let body = super::server_push::scan_body(&report, checks)?;
         pusher.push(&body)?;
         eprintln!(
             "bulwark: pushed {} ({}, {} findings) to the server",

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use bulwark_control::compliance::Check;
 use bulwark_server::api::images::{FindingBody, ScanBody};
 use bulwark_server::model::LayerView;
 use bulwark_vulndb::matcher::Finding;
@@ -111,14 +112,15 @@ impl Pusher {
 }
 
 /// The body for a fresh scan: every finding the report shows (after
-/// `--ignore-unfixed` and VEX), the image's layers.
-pub fn scan_body(report: &ScanReport) -> anyhow::Result<ScanBody> {
+/// `--ignore-unfixed` and VEX), the image's layers and its CIS section 4
+/// checks (`None` keeps what the server has).
+pub fn scan_body(report: &ScanReport, checks: Option<Vec<Check>>) -> anyhow::Result<ScanBody> {
     let target = &report.target;
     Ok(ScanBody {
         digest: image_digest(&target.stored_as, &target.reference)?,
         reference: target.reference.clone(),
         packages: report.packages.len(),
-        checks: None,
+        checks,
         layers: Some(
             target
                 .layers

@@ -16,6 +16,7 @@ use bulwark_trust::policy::{PolicySet, Unmatched};
 use bulwark_trust::signature::TrustRoot;
 
 pub use inspect::Inspector;
+pub(crate) use inspect::setuid;
 pub use layout::LayoutStore;
 pub use registry::RegistryStore;
 

@@ -4,7 +4,8 @@
 //! and supervises the control plane (API + dashboard), the SPIFFE Workload
 //! API, the Protect-mode enforcement service and the agent (eBPF sensor +
 //! nano-segmentation, Discover by default, reporting to the server over
-//! mTLS). Each part is this binary's own subcommand in a child process; this
+//! mTLS) and, once the scanner token exists, the scanner of the images the
+//! OCI hook queued (`bulwark scan-queue`). Each part is this binary's own subcommand in a child process; this
 //! module only composes them and does not reimplement any of them.
 
 mod init;
@@ -83,7 +84,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         && platform.wait_for_port("agent", metrics, limit, &mut || renewal.tick())?
     {
         print_login(&args.data, listen, metrics);
-        print_scanner(&args.data, listen);
+        if let Some(token) = print_scanner(&args.data, listen) {
+            platform.start(scan_queue(&args, listen, &token))?;
+        }
     }
     platform.run(|| renewal.tick())
 }
@@ -125,14 +128,29 @@ fn print_login(data: &super::DataDir, listen: SocketAddr, metrics: SocketAddr) {
 }
 
 /// The scanner token (made on first start) and how to push scans with it.
-fn print_scanner(data: &super::DataDir, listen: SocketAddr) {
+fn print_scanner(data: &super::DataDir, listen: SocketAddr) -> Option<PathBuf> {
     match scanner::ensure_token(&data.path.join("server"), listen) {
-        Ok(Some(token)) => println!(
-            "bulwark up: push image scans with `bulwark scan IMAGE --server http://{listen} --token-file {}` (role scanner)",
-            token.display()
-        ),
-        Ok(None) => {}
-        Err(e) => eprintln!("bulwark up: warning: {e:#}"),
+        Ok(Some(token)) => {
+            println!(
+                "bulwark up: images of containers started with `bulwark hook create-runtime --data-dir {}` are scanned and pushed to the server",
+                data.path.display()
+            );
+            println!(
+                "bulwark up: push other image scans with `bulwark scan IMAGE --server http://{listen} --token-file {}` (role scanner)",
+                token.display()
+            );
+            Some(token)
+        }
+        Ok(None) => {
+            eprintln!(
+                "bulwark up: warning: no scanner token (admin.token was removed): queued images are not scanned"
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("bulwark up: warning: {e:#}; queued images are not scanned");
+            None
+        }
     }
 }
 
@@ -198,6 +216,20 @@ fn enforce(args: &Args) -> ChildSpec {
         &path(&args.data.path.join("alerts").join("enforce.jsonl")),
     ]);
     ChildSpec::new("enforce", argv)
+}
+
+/// The scanner of the hook's queue, pushing with the scanner token.
+fn scan_queue(args: &Args, listen: SocketAddr, token: &Path) -> ChildSpec {
+    let argv = os(&[
+        &"scan-queue",
+        &"--data-dir",
+        &path(&args.data.path),
+        &"--server",
+        &format!("http://{listen}"),
+        &"--token-file",
+        &path(token),
+    ]);
+    ChildSpec::new("scanner", argv)
 }
 
 fn agent(args: &Args, ids: &init::Ids, mtls: SocketAddr, metrics: SocketAddr) -> ChildSpec {

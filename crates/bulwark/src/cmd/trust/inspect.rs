@@ -13,7 +13,7 @@
 //! `Some(Err(why))` in the evidence: the rules that need it fail closed.
 
 mod findings;
-mod setuid;
+pub(crate) mod setuid;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -32,8 +32,13 @@ pub fn prepare(data: &crate::cmd::DataDir, trust_domain: &str, ttl: &str) -> any
             ca.display()
         );
     }
-    let alerts = data.path.join("alerts");
-    std::fs::create_dir_all(&alerts).with_context(|| format!("creating {}", alerts.display()))?;
+    // `enforce serve` looks policies up in D/policies and D/profiles for
+    // every container the hook registers: a missing directory would refuse
+    // them all (fail closed) before the agent writes its first policy.
+    for dir in ["alerts", "policies", "profiles"] {
+        let dir = data.path.join(dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let dir = data.path.join("ids");
     let server_id = format!("spiffe://{trust_domain}/bulwark/server");
     let node_id = format!("spiffe://{trust_domain}/bulwark/node/{}", node_name());
