@@ -461,6 +461,13 @@ mod tests {
         assert_eq!(met, ["4.2.1", "4.3.1", "4.3.2"]);
     }
 
+    fn row(s: &PlatformState, id: &str) -> Option<Coverage> {
+        assess(s)
+            .into_iter()
+            .find(|r| r.section == id)
+            .map(|r| r.coverage)
+    }
+
     #[test]
     fn state_drives_the_assessment() {
         let good = PlatformState {
@@ -469,12 +476,6 @@ mod tests {
             workloads: 2,
             workloads_monitored: 2,
             ..PlatformState::default()
-        };
-        let row = |s: &PlatformState, id: &str| {
-            assess(s)
-                .into_iter()
-                .find(|r| r.section == id)
-                .map(|r| r.coverage)
         };
         assert_eq!(row(&good, "4.1.1"), Some(Coverage::Met));
         assert_eq!(row(&good, "4.4.2"), Some(Coverage::Met));
@@ -492,12 +493,6 @@ mod tests {
         let checked = PlatformState {
             images: 2,
             ..PlatformState::default()
-        };
-        let row = |s: &PlatformState, id: &str| {
-            assess(s)
-                .into_iter()
-                .find(|r| r.section == id)
-                .map(|r| r.coverage)
         };
         assert_eq!(row(&checked, "4.1.2"), Some(Coverage::Met));
         assert_eq!(row(&checked, "4.1.4"), Some(Coverage::Met));
