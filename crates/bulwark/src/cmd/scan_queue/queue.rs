@@ -4,7 +4,8 @@
 //! no digest), written atomically (temporary file + rename). Names are
 //! derived, never taken from the container, so an image name cannot steer
 //! a write or a read outside the queue. `pushed/HEX` records the vulndb
-//! build (`built_at`) an image was last pushed with.
+//! build (`built_at`) an image was last pushed with; the oldest records go
+//! beyond [`MAX_PUSHED`] (such an image is scanned again at its next start).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -180,12 +181,32 @@ pub fn pushed_with(queue: &Path, key: &str) -> Option<String> {
     Some(text.trim().to_owned())
 }
 
-/// Records that `key` was pushed with vulndb build `built_at`.
+/// Most push records kept.
+pub const MAX_PUSHED: usize = 4096;
+
+/// Records that `key` was pushed with vulndb build `built_at`, keeping the
+/// newest [`MAX_PUSHED`] records.
 pub fn mark_pushed(queue: &Path, key: &str, built_at: &str) -> anyhow::Result<()> {
-    write_atomic(
-        &queue.join("pushed").join(key),
-        format!("{built_at}\n").as_bytes(),
-    )
+    mark_pushed_bounded(queue, key, built_at, MAX_PUSHED)
+}
+
+fn mark_pushed_bounded(queue: &Path, key: &str, built_at: &str, max: usize) -> anyhow::Result<()> {
+    let pushed = queue.join("pushed");
+    write_atomic(&pushed.join(key), format!("{built_at}\n").as_bytes())?;
+    let list =
+        std::fs::read_dir(&pushed).with_context(|| format!("listing {}", pushed.display()))?;
+    let mut records: Vec<(std::time::SystemTime, PathBuf)> = list
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(is_key))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if records.len() > max {
+        records.sort();
+        for (_, old) in &records[..records.len() - max] {
+            std::fs::remove_file(old).with_context(|| format!("removing {}", old.display()))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -296,6 +317,27 @@ mod tests {
         remove(dir.path(), &"00".repeat(32)).unwrap();
         enqueue_bounded(dir.path(), &entry("new", Some(&digest(9))), 3).unwrap();
         assert_eq!(keys(dir.path()).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn push_records_are_bounded_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = |n: u8| format!("{n:02x}").repeat(32);
+        for n in 0..4 {
+            mark_pushed_bounded(dir.path(), &key(n), "b", 3).unwrap();
+            let old =
+                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::from(n));
+            std::fs::File::options()
+                .write(true)
+                .open(dir.path().join("pushed").join(key(n)))
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        mark_pushed_bounded(dir.path(), &key(9), "b", 3).unwrap();
+        for (n, kept) in [(0, false), (1, false), (2, true), (3, true), (9, true)] {
+            assert_eq!(pushed_with(dir.path(), &key(n)).is_some(), kept, "{n}");
+        }
     }
 
     #[test]
