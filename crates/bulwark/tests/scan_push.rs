@@ -4,6 +4,9 @@
 //! a `scanner` token, a re-push of the same digest replaces instead of
 //! duplicating, a later import pushes new and resolved findings, and a
 //! role that may not create images is refused with a one-line error.
+//! `bulwark scan-queue` (the part of `bulwark up` that scans what the OCI
+//! hook queued) pushes queued images with their CIS section 4 checks and
+//! keeps what failed queued across a restart.
 //!
 //! Fixtures are written here: a two-layer OCI layout (bulwark-image's test
 //! builder) whose second layer installs Python's Jinja2 2.10, and small
@@ -269,6 +272,10 @@ fn scans_reach_the_server_replace_on_repush_and_imports_push_new_and_resolved_fi
     assert_eq!(img["digest"], digest.as_str());
     assert!(img["reference"].as_str().unwrap().contains("oci"), "{img}");
     assert_eq!(img["findings"], json!({"critical": 1}));
+    assert_eq!(
+        img["checks"][0]["id"], "4.1",
+        "CIS checks go with the scan: {img}"
+    );
     let layers: Vec<&str> = img["layers"]
         .as_array()
         .unwrap()
@@ -454,4 +461,108 @@ fn changes_found_while_the_server_is_down_are_pushed_by_the_next_import() {
     assert_eq!(ids, ["PYSEC-0000-1", "PYSEC-0000-2"]);
     let pending = data.join("vulndb").join("server-push-pending");
     assert!(!pending.exists(), "nothing is left pending");
+}
+
+/// A queue entry as the OCI hook writes it (`D/scan-queue/HEX.json`).
+fn queue_entry(data: &Path, digest: &str, reference: &str, layout: &Path) -> PathBuf {
+    let dir = data.join("scan-queue");
+    std::fs::create_dir_all(&dir).unwrap();
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    let path = dir.join(format!("{hex}.json"));
+    let entry = json!({"reference": reference, "digest": digest, "layout": layout});
+    std::fs::write(&path, entry.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn scan_queue_pushes_queued_images_with_cis_checks_and_keeps_what_failed() {
+    let Setup {
+        tmp,
+        data,
+        server,
+        token,
+        layout,
+        digest,
+        ..
+    } = setup("scanner");
+    let good = queue_entry(&data, &digest, "shop/web:1.0", Path::new(&layout));
+    let missing = format!("sha256:{}", "ab".repeat(32));
+    let bad = queue_entry(
+        &data,
+        &missing,
+        "shop/gone:1",
+        &tmp.path().join("no-layout"),
+    );
+    let once = |data: &Path| {
+        bulwark(
+            data,
+            &[
+                "scan-queue",
+                "--once",
+                "--server",
+                &server.url,
+                "--token-file",
+                token.to_str().unwrap(),
+            ],
+        )
+    };
+
+    let out = once(&data);
+    assert_eq!(out.status.code(), Some(1), "one image stays queued");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("pushed shop/web:1.0 ({digest}, 1 findings)")),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let hex = missing.trim_start_matches("sha256:");
+    let failed: Vec<&str> = stderr.lines().filter(|l| l.contains(hex)).collect();
+    assert_eq!(failed.len(), 1, "one line per failed image: {stderr}");
+    assert!(
+        failed[0].contains("stays queued, next try in 5 s"),
+        "{stderr}"
+    );
+    assert!(!good.exists() && bad.exists());
+
+    // The image, its finding and its CIS section 4 checks reached the server.
+    let images = server.get("/api/v1/images");
+    let img = &images[0];
+    assert_eq!(img["digest"], digest.as_str(), "{images}");
+    assert_eq!(img["findings"], json!({"critical": 1}));
+    let checks: Vec<(&str, &str)> = img["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            ("4.1", "fail"),
+            ("4.6", "fail"),
+            ("4.7", "pass"),
+            ("4.8", "pass"),
+            ("4.9", "pass"),
+            ("4.10", "pass")
+        ],
+        "the test image runs as root without a HEALTHCHECK: {img}"
+    );
+    let report = server.get("/api/v1/compliance");
+    assert_eq!(report["images"][0]["digest"], digest.as_str(), "{report}");
+    assert_eq!(report["images"][0]["checks"], img["checks"]);
+
+    // A new scanner process (a restart) retries what stayed queued at once;
+    // the image pushed with this DB build is not scanned again when its
+    // container starts again.
+    queue_entry(&data, &digest, "shop/web:1.0", Path::new(&layout));
+    let out = once(&data);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().filter(|l| l.contains(hex)).count(),
+        1,
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "already pushed: {:?}", out.stdout);
+    assert!(!good.exists() && bad.exists());
 }
