@@ -5,8 +5,9 @@
 //! API, the Protect-mode enforcement service and the agent (eBPF sensor +
 //! nano-segmentation, Discover by default, reporting to the server over
 //! mTLS) and, once the scanner token exists, the scanner of the images the
-//! OCI hook queued (`bulwark scan-queue`). Each part is this binary's own subcommand in a child process; this
-//! module only composes them and does not reimplement any of them.
+//! OCI hook queued (`bulwark scan-queue`). Each part is this binary's own
+//! subcommand in a child process; this module only composes them and does
+//! not reimplement any of them.
 
 mod init;
 mod scanner;
