@@ -156,6 +156,11 @@ fn real_image_scans_with_findings_per_layer_from_every_input_kind() {
     let table = ok(&bulwark(&data, &["scan", oci]));
     assert!(table.contains("LAYER"), "{table}");
     assert!(table.contains("cargo auditable build; go build"), "{table}");
+    assert!(
+        table.contains("CIS Docker Benchmark, section 4 (image):")
+            && table.contains("  FAIL  4.6   Ensure that HEALTHCHECK"),
+        "the image's CIS checks follow the findings: {table}"
+    );
 
     // --fail-on: the glibc record is high, the Go vulndb records carry no
     // severity (unknown); without the unfixed glibc finding nothing is high.

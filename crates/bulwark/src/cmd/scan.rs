@@ -212,7 +212,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ignore_unfixed: args.ignore_unfixed,
     };
     let report = scan_sbom(&store, &sbom, &facts, &vex_docs, options, &now)?;
-    let text = render(args.format, &report, &now)?;
+    let mut text = render(args.format, &report, &now)?;
+    if let (Format::Table, Some(checks)) = (args.format, &checks) {
+        text.push_str(&image_checks::table(checks));
+    }
     match &args.output {
         Some(path) => {
             std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?

@@ -28,6 +28,23 @@ pub fn of(image: &Image, setid: Result<&[SetuidFile], &String>) -> Vec<Check> {
         .collect()
 }
 
+/// The checks under the findings table: one line each, status first.
+pub fn table(checks: &[Check]) -> String {
+    let mut out = String::from("\nCIS Docker Benchmark, section 4 (image):\n");
+    for c in checks {
+        let status = match c.status {
+            Status::Pass => "pass",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+        };
+        out.push_str(&format!(
+            "  {status}  {:<5} {}: {}\n",
+            c.id, c.title, c.detail
+        ));
+    }
+    out
+}
+
 /// The configuration fields the checks read; `None` for a root filesystem
 /// (no configuration blob: nothing to judge).
 fn trust_config(image: &Image) -> Option<ImageConfig> {
@@ -64,6 +81,27 @@ fn healthcheck_test(value: &serde_json::Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_has_one_line_per_check_status_first() {
+        let check = |id: &str, status| Check {
+            id: id.into(),
+            title: "T".into(),
+            status,
+            detail: "d".into(),
+        };
+        let text = table(&[check("4.1", Status::Fail), check("4.10", Status::Pass)]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "",
+                "CIS Docker Benchmark, section 4 (image):",
+                "  FAIL  4.1   T: d",
+                "  pass  4.10  T: d"
+            ]
+        );
+    }
 
     #[test]
     fn a_healthcheck_test_is_read_and_a_malformed_one_is_empty() {
