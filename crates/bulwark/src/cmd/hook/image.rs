@@ -88,3 +88,78 @@ pub fn queue_scan(args: &super::ImageStageArgs, ctx: &HookContext) -> Result<(),
         Err(e) => Err(format!("{e:#}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        image: super::super::ImageStageArgs,
+    }
+
+    /// The hook's view of a container whose bundle carries `annotations`.
+    fn context(dir: &Path, annotations: serde_json::Value) -> HookContext {
+        let bundle = dir.join("bundle");
+        std::fs::create_dir_all(&bundle).unwrap();
+        let config = serde_json::json!({"ociVersion": "1.0.2", "annotations": annotations});
+        std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+        let state = serde_json::json!({"ociVersion": "1.0.2", "id": "c1", "status": "creating",
+                                       "pid": 1, "bundle": bundle});
+        HookContext::from_stdin(&state.to_string()).unwrap()
+    }
+
+    fn args(data: &Path) -> super::super::ImageStageArgs {
+        let flags = <Flags as clap::Parser>::try_parse_from([
+            "t".as_ref(),
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+            "--image-layout".as_ref(),
+            "relative/oci".as_ref(),
+        ])
+        .unwrap();
+        flags.image
+    }
+
+    #[test]
+    fn a_traversing_image_name_is_queued_inside_the_queue_under_its_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let ctx = context(
+            dir.path(),
+            serde_json::json!({"io.bulwark.image": "../../../../etc/cron.d/x",
+                               "io.bulwark.image.digest": digest}),
+        );
+        queue_scan(&args(&data), &ctx).unwrap();
+        let queue = queue::dir(&data);
+        assert_eq!(queue::keys(&queue).unwrap(), vec!["ab".repeat(32)]);
+        let entry = queue::read(&queue, &"ab".repeat(32)).unwrap().unwrap();
+        assert_eq!(entry.reference, "../../../../etc/cron.d/x");
+        let layout = entry.layout.unwrap();
+        assert!(layout.is_absolute() && layout.ends_with("relative/oci"));
+        // Nothing was written anywhere but the queue.
+        let written: Vec<_> = std::fs::read_dir(&data).unwrap().collect();
+        assert_eq!(written.len(), 1, "{written:?}");
+    }
+
+    #[test]
+    fn a_container_without_an_image_is_not_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let ctx = context(dir.path(), serde_json::json!({}));
+        queue_scan(&args(&data), &ctx).unwrap();
+        assert!(!data.exists());
+    }
+
+    #[test]
+    fn an_unwritable_queue_is_an_error_for_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::write(&data, "a file, not a directory").unwrap();
+        let ctx = context(dir.path(), serde_json::json!({"io.bulwark.image": "web:1"}));
+        let err = queue_scan(&args(&data), &ctx).unwrap_err();
+        assert!(err.contains("scan-queue"), "{err}");
+    }
+}
