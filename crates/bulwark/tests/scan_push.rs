@@ -499,6 +499,7 @@ fn scan_queue_pushes_queued_images_with_cis_checks_and_keeps_what_failed() {
             &[
                 "scan-queue",
                 "--once",
+                "--no-discover",
                 "--server",
                 &server.url,
                 "--token-file",

@@ -3,8 +3,10 @@
 //! real runc container runs a program from /tmp (the built-in
 //! `exec-from-tmp` rule), the alert is read back through the server's API
 //! with the admin token `up` created, a container started with `bulwark
-//! hook` gets its image scanned and pushed by `up` (the hook's scan queue),
-//! and SIGTERM stops every part. With
+//! hook` gets its image scanned and pushed by `up` (the hook's scan queue)
+//! with its CIS checks in the compliance report, the image of a container
+//! started without the hook is queued from runc's state, and SIGTERM stops
+//! every part. With
 //! 10-second SVIDs the agent's link still works after two lifetimes
 //! (renewed files, picked up without restarts), and SIGKILL of `up` itself
 //! stops every part (parent-death signal).
@@ -233,6 +235,29 @@ fn cis_checks_in_the_compliance_report(addr: &str, token: &str, digest: &str) ->
     Ok(())
 }
 
+/// The alert's container was started without the OCI hook: `up`'s scanner
+/// found it in runc's state and queued its image (`up.test/app:1`, no
+/// digest: keyed by the SHA-256 of the name, no layout). No registry serves
+/// that name, so it stays queued for a retry.
+fn discovered_without_the_hook(data: &Path) -> Result<()> {
+    let key = bulwark_image::Digest::sha256(b"up.test/app:1\0").to_string();
+    let entry = data
+        .join("scan-queue")
+        .join(format!("{}.json", key.trim_start_matches("sha256:")));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !entry.exists() {
+        ensure!(
+            Instant::now() < deadline,
+            "the image of a container started without the hook was not queued: {}",
+            entry.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let queued: serde_json::Value = serde_json::from_slice(&std::fs::read(&entry)?)?;
+    ensure!(queued["reference"] == "up.test/app:1", "{queued}");
+    Ok(())
+}
+
 /// `up`'s parts, once the five expected ones run (the scanner starts
 /// last, after the server made its token).
 fn parts_of(up: &mut Up) -> Result<Vec<(u32, String)>> {
@@ -269,6 +294,7 @@ fn up_starts_the_platform_reports_a_container_alert_and_stops_on_sigterm() -> Re
     hooked_image_scanned_through_api(&addr, &token, tmp.path(), &layout, &digest)?;
 
     let container = alert_through_api(&addr, &token, "up-e2e")?;
+    discovered_without_the_hook(&up.data)?;
     drop(container);
 
     let pid = nix::unistd::Pid::from_raw(i32::try_from(up.child.id())?);

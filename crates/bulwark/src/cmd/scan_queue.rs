@@ -1,5 +1,6 @@
 //! `bulwark scan-queue`: scans the images the OCI hook queued
-//! (`D/scan-queue/`, see [`queue`]) with the local vulnerability DB, with
+//! (`D/scan-queue/`, see [`queue`]), and those of the containers the node's
+//! runtimes run ([`discover`]), with the local vulnerability DB, with
 //! the code of `bulwark scan`, and pushes each to the server with the
 //! scanner token; `bulwark up` runs it as one of its parts. An image that
 //! cannot be scanned or pushed stays queued and is retried with backoff;
@@ -7,6 +8,7 @@
 //! (later DB imports re-match stored inventories and push the changes
 //! themselves: `bulwark db import --server`).
 
+mod discover;
 pub mod queue;
 
 use std::collections::BTreeMap;
@@ -34,11 +36,17 @@ pub struct Args {
     /// Work through the queue once and exit (1 if something stays queued).
     #[arg(long)]
     once: bool,
+    /// Only scan what the OCI hook queued; do not also queue the images of
+    /// the containers the node's runtimes run.
+    #[arg(long)]
+    no_discover: bool,
 }
 
 /// First retry delay of an image that failed; doubled per failure.
 const FIRST_RETRY: Duration = Duration::from_secs(5);
 const MAX_RETRY: Duration = Duration::from_secs(600);
+/// Registry network timeout per operation (the hook's default).
+const REGISTRY_TIMEOUT_SECS: u64 = 10;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let pusher = args
@@ -47,7 +55,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("bulwark scan-queue: --server URL and --token-file FILE are required")?;
     let dir = queue::dir(&args.data.path);
     let mut retry = Retry::default();
+    let mut discovery =
+        (!args.no_discover).then(|| discover::Discovery::new(bulwark_containers::FsHost::real()));
     loop {
+        if let Some(d) = &mut discovery {
+            d.queue_new(&dir);
+        }
         let left = pass(&args.data.vulndb(), &dir, &pusher, &mut retry);
         if args.once {
             return Ok(if left == 0 {
@@ -204,6 +217,8 @@ fn source(entry: &Entry) -> anyhow::Result<(ImageInput, OpenOptions)> {
         registry: bulwark_image::registry::RegistryOptions {
             plain_http: entry.plain_http,
             ca_files: entry.registry_ca.clone(),
+            // One unreachable registry must not hold up the queue for long.
+            timeout_secs: REGISTRY_TIMEOUT_SECS,
             ..Default::default()
         },
         ..OpenOptions::default()

@@ -112,6 +112,11 @@ pub fn write_atomic(path: &Path, body: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether entry `key` waits in the queue.
+pub fn is_queued(queue: &Path, key: &str) -> bool {
+    is_key(key) && queue.join(format!("{key}.json")).is_file()
+}
+
 /// The keys queued now, sorted. Files that are not `KEY.json` regular
 /// files (temporary files, symlinks, anything else) are not entries.
 pub fn keys(queue: &Path) -> anyhow::Result<Vec<String>> {
