@@ -164,6 +164,11 @@ impl Drop for Service {
             nix::sys::signal::Signal::SIGTERM,
         );
         let _ = self.child.wait();
+        // A service that crashed and was not restarted leaves its canary
+        // tmpfs mounted (the next start would reuse it): take it down so
+        // the temporary directory can be removed.
+        let canary = self.dir.path().join("state").join("canary");
+        let _ = nix::mount::umount2(&canary, nix::mount::MntFlags::MNT_DETACH);
     }
 }
 

@@ -23,6 +23,9 @@ pub struct Up {
     pub lines: mpsc::Receiver<String>,
     pub parts: Vec<u32>,
     pub data: PathBuf,
+    /// `enforce serve`'s state directory (its `--enforce-name` under
+    /// /run/bulwark/enforce), removed on drop.
+    enforce_state: PathBuf,
 }
 
 impl Drop for Up {
@@ -36,6 +39,11 @@ impl Drop for Up {
             }
         }
         let _ = self.child.wait();
+        // A killed `enforce serve` leaves its canary tmpfs mounted and its
+        // state directory behind (a restart would reuse them).
+        let canary = self.enforce_state.join("canary");
+        let _ = nix::mount::umount2(&canary, nix::mount::MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_dir_all(&self.enforce_state);
     }
 }
 
@@ -75,6 +83,7 @@ impl Up {
             lines,
             parts: Vec::new(),
             data,
+            enforce_state: Path::new("/run/bulwark/enforce").join(&tag),
         })
     }
 
