@@ -144,7 +144,8 @@ async fn rig() -> Result<Rig> {
     let http = format!("http://{}", plain.local_addr()?);
     let server_id = identity(&ca, SERVER)?;
     let r = router.clone();
-    tokio::spawn(async move { bulwark_server::serve::serve_mtls(tls, r, server_id).await });
+    let a = Arc::clone(&app);
+    tokio::spawn(async move { bulwark_server::serve::serve_mtls(tls, r, server_id, a).await });
     tokio::spawn(async move { bulwark_server::serve::serve_http(plain, router).await });
     Ok(Rig {
         app,

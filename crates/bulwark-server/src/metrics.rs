@@ -35,6 +35,7 @@ pub struct Metrics {
     pub auth_throttled: AtomicU64,
     pub agent_streams: AtomicU64,
     pub sink_failures: Arc<AtomicU64>,
+    pub mtls_refused: AtomicU64,
 }
 
 fn inc(counter: &AtomicU64, n: u64) {
@@ -72,7 +73,7 @@ impl Metrics {
         let mut out = String::new();
         self.render_requests(&mut out);
         self.render_latency(&mut out);
-        let counters: [(&str, &str, &AtomicU64); 8] = [
+        let counters: [(&str, &str, &AtomicU64); 9] = [
             (
                 "bulwark_agent_reports_total",
                 "Agent reports stored.",
@@ -112,6 +113,12 @@ impl Metrics {
                 "bulwark_sink_failures_total",
                 "Alert deliveries that failed after retries.",
                 &*self.sink_failures,
+            ),
+            (
+                "bulwark_mtls_refused_total",
+                "mTLS connections refused before any request (failed handshake, no or \
+                 untrusted client certificate, not an X.509-SVID of the trust domain).",
+                &self.mtls_refused,
             ),
         ];
         for (name, help, v) in counters {

@@ -1,8 +1,9 @@
 //! Listeners: plain HTTP (for localhost, or behind a TLS terminator) and
 //! mTLS (TLS 1.3, client certificate required and verified as an
 //! X.509-SVID of the trust domain by `bulwark-mesh`'s verifier; the
-//! verified SPIFFE ID becomes the request's [`PeerIdentity`]). Also the
-//! stale-node sweeper.
+//! verified SPIFFE ID becomes the request's [`PeerIdentity`]; a connection
+//! refused before any request, such as a forged or foreign certificate, is
+//! counted in `bulwark_mtls_refused_total`). Also the stale-node sweeper.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,11 +43,13 @@ pub async fn serve_http(listener: TcpListener, router: Router) -> std::io::Resul
     .await
 }
 
-/// Serves `router` over mTLS until the task is dropped.
+/// Serves `router` over mTLS until the task is dropped; `app` counts the
+/// connections refused before any request.
 pub async fn serve_mtls(
     listener: TcpListener,
     router: Router,
     identity: Arc<IdentityHandle>,
+    app: Arc<App>,
 ) -> Result<(), StartError> {
     let config = bulwark_mesh::tls::server_config(Arc::clone(&identity))
         .map_err(|e| StartError::Tls(e.to_string()))?;
@@ -63,28 +66,46 @@ pub async fn serve_mtls(
         let acceptor = acceptor.clone();
         let router = router.clone();
         let identity = Arc::clone(&identity);
+        let app = Arc::clone(&app);
         tokio::spawn(async move {
-            if let Err(e) = connection(tcp, remote, acceptor, router, identity).await {
+            let (tls, peer) = match handshake(tcp, acceptor, &identity).await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    app.metrics.add(|m| &m.mtls_refused, 1);
+                    tracing::debug!(%remote, error = %e, "mTLS connection refused");
+                    return;
+                }
+            };
+            if let Err(e) = connection(tls, remote, peer, router).await {
                 tracing::debug!(%remote, error = %e, "mTLS connection ended");
             }
         });
     }
 }
 
-async fn connection(
+type TlsStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
+/// The TLS handshake and the client's X.509-SVID, verified.
+async fn handshake(
     tcp: tokio::net::TcpStream,
-    remote: SocketAddr,
     acceptor: TlsAcceptor,
-    router: Router,
-    identity: Arc<IdentityHandle>,
-) -> Result<(), String> {
+    identity: &IdentityHandle,
+) -> Result<(TlsStream, PeerIdentity), String> {
     let tls = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
         .await
         .map_err(|_| "TLS handshake timed out".to_owned())?
         .map_err(|e| format!("TLS handshake: {e}"))?;
     let chain = tls.get_ref().1.peer_certificates().map(<[_]>::to_vec);
-    let peer = bulwark_mesh::tls::verified_peer(&identity, chain.as_deref(), PeerRole::Client)?;
-    let peer = PeerIdentity(peer.spiffe_id().to_string());
+    let peer = bulwark_mesh::tls::verified_peer(identity, chain.as_deref(), PeerRole::Client)?;
+    Ok((tls, PeerIdentity(peer.spiffe_id().to_string())))
+}
+
+async fn connection(
+    tls: TlsStream,
+    remote: SocketAddr,
+    peer: PeerIdentity,
+    router: Router,
+) -> Result<(), String> {
     let service = router.map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(peer.clone());
         req.extensions_mut().insert(ConnectInfo(remote));

@@ -87,8 +87,9 @@ async fn start_with(
     let addr = listener.local_addr()?.to_string();
     let router = bulwark_server::api::router(Arc::clone(&app));
     let identity = pki.identity(SERVER)?;
+    let mtls_app = Arc::clone(&app);
     let serve = tokio::spawn(async move {
-        let _ = bulwark_server::serve::serve_mtls(listener, router, identity).await;
+        let _ = bulwark_server::serve::serve_mtls(listener, router, identity, mtls_app).await;
     });
     let sweep = tokio::spawn(bulwark_server::serve::sweep_stale_nodes(Arc::clone(&app)));
     Ok(MtlsServer {
@@ -305,6 +306,17 @@ async fn forged_and_unbound_identities_cannot_report() -> Result<()> {
         forged.is_err(),
         "a certificate from another CA must not connect"
     );
+    // The refused connection is counted (it never became an API call).
+    let app = Arc::clone(&server.app);
+    wait_for(
+        "the refused connection counted",
+        Duration::from_secs(10),
+        || {
+            let text = app.metrics.render(&[]);
+            async move { Ok(text.contains("\nbulwark_mtls_refused_total 1\n")) }
+        },
+    )
+    .await?;
     // A valid SVID of the trust domain that is not bound to the agent role.
     let workload = uplink::send_report(
         &cfg,

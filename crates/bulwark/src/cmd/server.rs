@@ -142,8 +142,9 @@ async fn serve(
             "bulwark server: mTLS on https://{mtls_addr}/ as {}",
             identity.current().id
         );
+        let mtls_app = Arc::clone(&app);
         tasks.spawn(async move {
-            bulwark_server::serve::serve_mtls(listener, router, identity)
+            bulwark_server::serve::serve_mtls(listener, router, identity, mtls_app)
                 .await
                 .context("serving mTLS")
         });
