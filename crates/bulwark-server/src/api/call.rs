@@ -8,8 +8,9 @@
 //! handler ran; if that append fails, the handler's response is discarded
 //! and the caller gets 503. If a write's commit fails after its record was
 //! written, the layer appends `ACTION.aborted` (outcome failure, naming the
-//! record it corrects), so the log never claims a change that was not made. The layer also renders error bodies (with the
-//! request id) and counts the request in the metrics.
+//! record it corrects), so the log never claims a change that was not made.
+//! The layer also renders error bodies (with the request id) and counts the
+//! request in the metrics.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
