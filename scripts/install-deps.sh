@@ -53,3 +53,14 @@ if [ ! -s "$sarif_schema" ]; then
     cp "$tmp/package/lib/schemas/sarif-2.1.0-rtm.5.json" "$sarif_schema"
     rm -rf "$tmp"
 fi
+
+# node-semver, the version ordering npm itself uses: the independent evaluator of
+# bulwark-vulndb's npm cross-check (tests/js/semver_osv.js), installed into .cache/node/.
+semver_version=7.8.6
+semver_dir=.cache/node
+if [ "$(node -p "require('./$semver_dir/node_modules/semver/package.json').version" 2>/dev/null)" != "$semver_version" ]; then
+    echo "install-deps: npm install semver@$semver_version (into $semver_dir)" >&2
+    mkdir -p "$semver_dir"
+    npm install --silent --prefix "$semver_dir" --no-audit --no-fund --no-package-lock \
+        "semver@$semver_version" >/dev/null
+fi

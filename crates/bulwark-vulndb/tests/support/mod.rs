@@ -7,11 +7,14 @@
 
 #![allow(dead_code, clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use tempfile::TempDir;
+
+mod crosscheck;
+pub use crosscheck::*;
 
 /// The `shared/data` folder. Panics naming the paths looked at when absent.
 pub fn data_dir() -> PathBuf {
@@ -185,40 +188,6 @@ pub fn full_checks() -> bool {
 pub fn sample<T>(items: Vec<T>, step: usize) -> Vec<T> {
     let step = if full_checks() { 1 } else { step.max(1) };
     items.into_iter().step_by(step).collect()
-}
-
-/// The differences listed in `tests/crosscheck/FILE` (lines starting with
-/// "- `DIFFERENCE`"), keeping only those `keep` accepts.
-pub fn listed_differences(file: &str, keep: impl Fn(&str) -> bool) -> BTreeSet<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/crosscheck")
-        .join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .filter_map(|l| l.strip_prefix("- `"))
-        .filter_map(|l| l.split('`').next())
-        .filter(|l| keep(l))
-        .map(str::to_string)
-        .collect()
-}
-
-/// Fails, listing both sides, unless `found` and `listed` are the same set:
-/// every difference must be explained and every explanation still needed.
-pub fn assert_differences_are_listed(found: &BTreeSet<String>, listed: &BTreeSet<String>) {
-    let bullets = |set: Vec<&String>| {
-        set.iter()
-            .map(|s| format!("- `{s}`"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    let unexplained: Vec<&String> = found.difference(listed).collect();
-    let gone: Vec<&String> = listed.difference(found).collect();
-    assert!(
-        unexplained.is_empty() && gone.is_empty(),
-        "unexplained differences:\n{}\nlisted but gone:\n{}",
-        bullets(unexplained),
-        bullets(gone)
-    );
 }
 
 /// A stored inventory of two PyPI packages, jinja2 2.10 (affected by the
