@@ -14,6 +14,7 @@ use std::sync::{Mutex, OnceLock};
 use tempfile::TempDir;
 
 mod crosscheck;
+#[allow(unused_imports)]
 pub use crosscheck::*;
 
 /// The `shared/data` folder. Panics naming the paths looked at when absent.
