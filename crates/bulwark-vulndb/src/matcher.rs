@@ -14,23 +14,28 @@
 //! is no CPE or fuzzy name matching. Pure logic: advisories come from an
 //! [`AdvisorySource`], the store in production and a map in tests.
 
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::ecosystem::Ecosystem;
-use crate::osv::{Affected, Event, Range, RangeType};
+use crate::osv::{Affected, RangeType};
 use crate::version::{Scheme, Version};
-use bulwark_core::Severity;
 
 mod candidate;
 mod finding;
+mod range;
 pub mod severity;
+mod text;
 
-pub use candidate::{Candidate, CandidateEntry, WireError, package_key};
+pub use candidate::{
+    Candidate, CandidateEntry, CandidateRange, RangeEvent, Score, WireError, package_key,
+};
 pub use finding::{Evidence, Finding};
 pub use severity::{SeverityChoice, choose_severity};
+pub use text::Text;
+
+use finding::ComponentText;
 
 /// One installed package, as the matcher sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,17 +137,22 @@ pub fn match_components<S: AdvisorySource>(
         };
         let name = eco.normalize_name(&component.name);
         let lookups = lookup_ecosystems(&component.ecosystem);
-        known.push((component, eco, name, lookups));
+        known.push(Known {
+            component,
+            eco,
+            name,
+            lookups,
+        });
     }
     let (keys, key_of) = lookup_keys(&known);
     let found = source.advisories_for_keys(&keys)?;
     let mut hits = Vec::new();
     let mut slots = key_of.iter();
-    for (at, (component, eco, _, lookups)) in known.iter().enumerate() {
-        let mut installed = Installed::new(&component.version);
-        for slot in slots.by_ref().take(lookups.len()) {
+    for (at, k) in known.iter().enumerate() {
+        let mut installed = Installed::new(&k.component.version);
+        for slot in slots.by_ref().take(k.lookups.len()) {
             for candidate in found.get(*slot).into_iter().flatten() {
-                let hit = match_one(component, eco, &mut installed, candidate, &mut report);
+                let hit = match_one(k.component, &k.eco, &mut installed, candidate, &mut report);
                 hits.extend(hit.map(|(entry, evidence)| Hit {
                     component: at,
                     candidate,
@@ -152,11 +162,7 @@ pub fn match_components<S: AdvisorySource>(
             }
         }
     }
-    let ids: Vec<String> = known
-        .iter()
-        .map(|(c, ..)| Finding::component_id(c))
-        .collect();
-    report.findings = findings_of(hits, &known, &ids);
+    report.findings = findings_of(hits, &known);
     Ok(report)
 }
 
@@ -164,9 +170,9 @@ pub fn match_components<S: AdvisorySource>(
 /// every component in order (suffixed ecosystem first) its key's index.
 fn lookup_keys(known: &[Known<'_>]) -> (Vec<(String, String)>, Vec<usize>) {
     let mut wanted: Vec<(&str, &str, usize)> = Vec::new();
-    for (_, _, name, lookups) in known {
-        for eco in lookups {
-            wanted.push((eco.as_str(), name.as_str(), wanted.len()));
+    for k in known {
+        for eco in &k.lookups {
+            wanted.push((eco.as_str(), k.name.as_str(), wanted.len()));
         }
     }
     wanted.sort_unstable();
@@ -185,7 +191,12 @@ fn lookup_keys(known: &[Known<'_>]) -> (Vec<(String, String)>, Vec<usize>) {
 
 /// A component with a known ecosystem: its normalised name and the
 /// ecosystems its advisories are looked up under.
-type Known<'c> = (&'c Component, Ecosystem, String, Vec<String>);
+struct Known<'c> {
+    component: &'c Component,
+    eco: Ecosystem,
+    name: String,
+    lookups: Vec<String>,
+}
 
 /// A record's entry that matched a component, before it becomes a
 /// [`Finding`] (small to sort; findings are built once, in order).
@@ -198,42 +209,43 @@ struct Hit<'a> {
 
 /// The findings of `hits` by severity (worst first), package, record and
 /// id; of several with one id the first found is kept.
-fn findings_of(mut hits: Vec<Hit<'_>>, known: &[Known<'_>], ids: &[String]) -> Vec<Finding> {
+fn findings_of(mut hits: Vec<Hit<'_>>, known: &[Known<'_>]) -> Vec<Finding> {
+    let mut texts: Vec<Option<ComponentText>> = Vec::new();
+    texts.resize_with(known.len(), || None);
+    for h in &hits {
+        if texts[h.component].is_none() {
+            texts[h.component] = Some(ComponentText::new(known[h.component].component));
+        }
+    }
+    let id = |h: &Hit<'_>| texts[h.component].as_ref().map_or("", |t| t.id.as_str());
     // A finding id is `vuln_id/component_id`: with the record equal,
     // comparing component ids orders (and dedups) by finding id.
-    fn key<'k>(
-        h: &'k Hit<'_>,
-        known: &'k [Known<'_>],
-        ids: &'k [String],
-    ) -> (std::cmp::Reverse<Severity>, &'k str, &'k str, &'k str) {
-        (
-            std::cmp::Reverse(h.entry.severity.severity),
-            known[h.component].0.package.as_str(),
-            h.candidate.vuln_id.as_str(),
-            ids[h.component].as_str(),
-        )
-    }
-    hits.sort_by(|a, b| key(a, known, ids).cmp(&key(b, known, ids)));
-    hits.dedup_by(|a, b| {
-        a.candidate.vuln_id == b.candidate.vuln_id && ids[a.component] == ids[b.component]
-    });
-    hits.into_iter()
-        .map(|h| {
-            let component = known[h.component].0;
-            Finding::new(
-                component,
-                &ids[h.component],
-                h.candidate,
-                h.entry,
-                h.evidence,
+    hits.sort_by(|a, b| {
+        let key = |h: &Hit<'_>| {
+            (
+                std::cmp::Reverse(h.entry.severity.severity),
+                known[h.component].component.package.as_str(),
             )
+        };
+        key(a)
+            .cmp(&key(b))
+            .then_with(|| a.candidate.vuln_id.as_str().cmp(b.candidate.vuln_id.as_str()))
+            .then_with(|| id(a).cmp(id(b)))
+    });
+    hits.dedup_by(|a, b| a.candidate.vuln_id == b.candidate.vuln_id && id(a) == id(b));
+    hits.into_iter()
+        .filter_map(|h| {
+            let component = texts[h.component].as_ref()?;
+            Some(Finding::new(component, h.candidate, h.entry, h.evidence))
         })
         .collect()
 }
 
-/// The component's version, parsed at most once per scheme.
+/// The component's version: parsed at most once per scheme, shared as
+/// [`Text`] by its findings once it has one.
 struct Installed<'a> {
     text: &'a str,
+    shared: Option<Text>,
     parsed: Vec<(Scheme, Result<Version, String>)>,
 }
 
@@ -241,6 +253,7 @@ impl<'a> Installed<'a> {
     fn new(text: &'a str) -> Self {
         Installed {
             text,
+            shared: None,
             parsed: Vec::new(),
         }
     }
@@ -249,7 +262,8 @@ impl<'a> Installed<'a> {
         let at = match self.parsed.iter().position(|(s, _)| *s == scheme) {
             Some(at) => at,
             None => {
-                self.parsed.push((scheme, parse(scheme, self.text)));
+                self.parsed
+                    .push((scheme, scheme.parse(self.text).map_err(|e| e.to_string())));
                 self.parsed.len() - 1
             }
         };
@@ -257,6 +271,11 @@ impl<'a> Installed<'a> {
             Ok(v) => Ok(v),
             Err(e) => Err(e.clone()),
         }
+    }
+
+    fn shared(&mut self) -> Text {
+        let text = self.text;
+        self.shared.get_or_insert_with(|| Text::from(text)).clone()
     }
 }
 
@@ -278,7 +297,7 @@ fn match_one<'c>(
             Ok(None) => {}
             Err(problem) => report.warnings.push(MatchWarning {
                 package: component.package.clone(),
-                vuln_id: candidate.vuln_id.clone(),
+                vuln_id: candidate.vuln_id.to_string(),
                 problem,
             }),
         }
@@ -293,23 +312,19 @@ pub fn evaluate(
     version: &str,
     affected: &Affected,
 ) -> Result<Option<Evidence>, String> {
-    evaluate_entry(
-        eco,
-        &mut Installed::new(version),
-        &affected.versions,
-        &affected.ranges,
-    )
+    let (versions, ranges) = CandidateEntry::ranges_of(affected);
+    evaluate_entry(eco, &mut Installed::new(version), &versions, &ranges)
 }
 
 fn evaluate_entry(
     eco: &Ecosystem,
     installed: &mut Installed<'_>,
-    versions: &[String],
-    ranges: &[Range],
+    versions: &[Text],
+    ranges: &[CandidateRange],
 ) -> Result<Option<Evidence>, String> {
-    if versions.iter().any(|v| v == installed.text) {
+    if versions.iter().any(|v| v.as_str() == installed.text) {
         return Ok(Some(Evidence::ListedVersion {
-            version: installed.text.to_string(),
+            version: installed.shared(),
         }));
     }
     let mut problems = Vec::new();
@@ -329,16 +344,19 @@ fn evaluate_entry(
                 }
             },
         };
-        let text = installed.text;
         let hit = installed
             .under(scheme)
-            .and_then(|v| evaluate_range(scheme, v, text, range));
+            .and_then(|v| range::evaluate_range(scheme, v, range));
         match hit {
-            Ok(Some(mut hit)) => {
-                if let Evidence::Range { range_index, .. } = &mut hit {
-                    *range_index = i;
-                }
-                return Ok(Some(hit));
+            Ok(Some(hit)) => {
+                return Ok(Some(Evidence::Range {
+                    range_index: i,
+                    range_type: range.kind,
+                    scheme,
+                    introduced: hit.introduced,
+                    closing: hit.closing,
+                    version: installed.shared(),
+                }));
             }
             Ok(None) => {}
             Err(e) => problems.push(e),
@@ -348,162 +366,6 @@ fn evaluate_entry(
         Some(p) => Err(p),
         None => Ok(None),
     }
-}
-
-fn parse(scheme: Scheme, s: &str) -> Result<Version, String> {
-    scheme.parse(s).map_err(|e| e.to_string())
-}
-
-fn cmp(a: &Version, b: &Version) -> Ordering {
-    a.cmp_same(b).unwrap_or(Ordering::Equal)
-}
-
-/// (event, parsed version; `None` for `introduced: "0"`).
-type Parsed<'a> = Vec<(&'a Event, Option<Version>)>;
-
-/// One range. Limits first: a version at or above every `limit` is not
-/// in the range. Then the intervals: when the record lists its events as
-/// `introduced[, fixed|last_affected]` pairs with each pair in order, the
-/// range is the union of those intervals (so adjacent or out-of-order
-/// pairs, as some PyPA records have, and empty `[x, x)` pairs, as some
-/// RustSec records have, mean what their authors meant); otherwise the
-/// events are sorted and walked as the OSV specification's algorithm does.
-fn evaluate_range(
-    scheme: Scheme,
-    v: &Version,
-    version: &str,
-    range: &Range,
-) -> Result<Option<Evidence>, String> {
-    if !below_limits(scheme, v, range)? {
-        return Ok(None);
-    }
-    let mut events: Parsed<'_> = Vec::new();
-    for e in &range.events {
-        match e {
-            Event::Limit(_) => {}
-            Event::Introduced(x) if x == "0" => events.push((e, None)),
-            _ => events.push((e, Some(parse(scheme, e.value())?))),
-        }
-    }
-    let hit = match record_order_pairs(&events) {
-        Some(pairs) => pairs
-            .into_iter()
-            .find(|(intro, close)| inside(v, &events[*intro], close.map(|c| &events[c]))),
-        None => sorted_walk(v, &mut events),
-    };
-    Ok(hit.map(|(intro, close)| Evidence::Range {
-        range_index: 0,
-        range_type: range.kind,
-        scheme,
-        introduced: events[intro].0.value().to_string(),
-        closing: close.map(|c| events[c].0.clone()),
-        version: version.to_string(),
-    }))
-}
-
-fn below_limits(scheme: Scheme, v: &Version, range: &Range) -> Result<bool, String> {
-    let mut limits = range.events.iter().filter_map(|e| match e {
-        Event::Limit(l) => Some(l.as_str()),
-        _ => None,
-    });
-    let Some(first) = limits.next() else {
-        return Ok(true);
-    };
-    for l in std::iter::once(first).chain(limits) {
-        if l == "*" || cmp(v, &parse(scheme, l)?).is_lt() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-fn at_or_above(v: &Version, bound: &Option<Version>) -> bool {
-    bound.as_ref().is_none_or(|b| cmp(v, b).is_ge())
-}
-
-/// Whether `v` lies in `[intro, close)` (or `[intro, last_affected]`).
-fn inside(
-    v: &Version,
-    intro: &(&Event, Option<Version>),
-    close: Option<&(&Event, Option<Version>)>,
-) -> bool {
-    if !at_or_above(v, &intro.1) {
-        return false;
-    }
-    match close {
-        None => true,
-        Some((Event::LastAffected(_), Some(b))) => cmp(v, b).is_le(),
-        Some((_, b)) => !at_or_above(v, b),
-    }
-}
-
-/// The events as (introduced, closing) index pairs in record order, when
-/// the record is written that way and each pair is ordered.
-fn record_order_pairs(events: &Parsed<'_>) -> Option<Vec<(usize, Option<usize>)>> {
-    let mut pairs: Vec<(usize, Option<usize>)> = Vec::new();
-    for (i, (e, ver)) in events.iter().enumerate() {
-        match e {
-            Event::Introduced(_) => {
-                // An open interval followed by another start is not pairs.
-                if pairs.last().is_some_and(|p| p.1.is_none()) {
-                    return None;
-                }
-                pairs.push((i, None));
-            }
-            _ => {
-                let last = pairs.last_mut()?;
-                if last.1.is_some() {
-                    return None;
-                }
-                if let (Some(start), Some(end)) = (&events[last.0].1, ver)
-                    && cmp(start, end).is_gt()
-                {
-                    return None;
-                }
-                last.1 = Some(i);
-            }
-        }
-    }
-    Some(pairs)
-}
-
-/// The specification's algorithm: sort by version (`0` first, introduced
-/// before a closing event of the same version), walk, and report the
-/// introduced event that turned "affected" on with the first closing event
-/// above the version.
-fn sorted_walk(v: &Version, events: &mut Parsed<'_>) -> Option<(usize, Option<usize>)> {
-    let rank = |e: &Event| usize::from(!matches!(e, Event::Introduced(_)));
-    events.sort_by(|(ea, a), (eb, b)| {
-        let by_version = match (a, b) {
-            (None, None) => Ordering::Equal,
-            (None, Some(_)) => Ordering::Less,
-            (Some(_), None) => Ordering::Greater,
-            (Some(a), Some(b)) => cmp(a, b),
-        };
-        by_version.then(rank(ea).cmp(&rank(eb)))
-    });
-    let mut introduced = None;
-    for (i, (event, bound)) in events.iter().enumerate() {
-        match event {
-            Event::Introduced(_) if at_or_above(v, bound) => introduced = Some(i),
-            Event::Fixed(_) if at_or_above(v, bound) => introduced = None,
-            Event::LastAffected(_) if bound.as_ref().is_some_and(|b| cmp(v, b).is_gt()) => {
-                introduced = None;
-            }
-            _ => {}
-        }
-    }
-    let intro = introduced?;
-    let close = events
-        .iter()
-        .enumerate()
-        .skip(intro + 1)
-        .find_map(|(i, (e, b))| {
-            matches!(e, Event::Fixed(_) | Event::LastAffected(_))
-                .then_some(i)
-                .filter(|_| b.as_ref().is_some_and(|b| cmp(v, b).is_le()))
-        });
-    Some((intro, close))
 }
 
 #[cfg(test)]

@@ -120,7 +120,7 @@ fn purl_matches(statement_purl: &str, finding_purl: &str) -> bool {
 fn names_vulnerability(s: &Statement, f: &Finding) -> bool {
     std::iter::once(&s.vulnerability.name)
         .chain(&s.vulnerability.aliases)
-        .any(|n| *n == f.vuln_id || f.aliases.contains(n))
+        .any(|n| *n == f.vuln_id || f.aliases.iter().any(|a| a == n))
 }
 
 fn names_package(s: &Statement, f: &Finding, image: &[&str]) -> bool {

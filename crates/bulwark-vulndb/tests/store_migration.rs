@@ -2,12 +2,15 @@
 //! advisories match again, stored SBOMs, findings (with their first-seen
 //! times) and events are kept, and the continuous re-match works on them.
 //! Version 1 kept bare `affected_keys`; version 2 a JSON candidate per key,
-//! one JSON inventory per image, and no component column on findings.
+//! one JSON inventory per image, and no component column on findings;
+//! version 3 the binary candidate layout of format 1 (strings inline).
 //!
 //! Fixtures: the old tables are created here with the statements those
 //! versions used, and filled with a small hand-made OSV record, the
 //! inventory of `support::jinja_app_inventory`, and its finding and event,
-//! all serialised by this crate's own types.
+//! all serialised by this crate's own types. A version 3 store is written
+//! by this version and taken back: schema version 3, format 1 candidates
+//! (encoded here byte by byte).
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
@@ -72,9 +75,62 @@ impl AdvisorySource for OneRecord {
     }
 }
 
-/// Writes a store of schema `version` (1 or 2) holding one record, one
+/// The candidate of `record()` for (PyPI, jinja2) in format 1 of the
+/// binary layout (schema 3): strings inline, each after its length.
+fn format_1_candidate() -> Vec<u8> {
+    let mut b = vec![1u8];
+    let s = |b: &mut Vec<u8>, text: &str| {
+        b.push(u8::try_from(text.len()).unwrap());
+        b.extend_from_slice(text.as_bytes());
+    };
+    s(&mut b, "PYSEC-2019-1");
+    b.extend([0, 1]); // no aliases; a summary
+    s(&mut b, "XSS");
+    b.extend([0, 0, 1]); // no url, not withdrawn, one entry
+    b.extend([0, 0, 1]); // affected[0], no versions, one range
+    b.extend([1, 0, 2]); // ECOSYSTEM, no repo, two events
+    b.push(0);
+    s(&mut b, "0");
+    b.push(1);
+    s(&mut b, "2.10.1");
+    b.push(0); // severity unknown
+    s(&mut b, "none");
+    b.push(0); // no scores
+    b
+}
+
+/// Writes a store of schema version 3: written by this version, then
+/// taken back (version number, candidates in format 1).
+fn v3_store(path: &std::path::Path) {
+    {
+        let store = Store::open_or_create(path).unwrap();
+        store
+            .import::<StoreError>("test", SystemTime::now(), |imp| imp.put(&record()).map(drop))
+            .unwrap();
+        let outcome = scan_inventory(&store, &inventory(), FIRST_SEEN).unwrap();
+        assert_eq!(outcome.events.len(), 1);
+    }
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute(
+        "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
+        [],
+    )
+    .unwrap();
+    let n = conn
+        .execute(
+            "UPDATE affected_keys SET candidate = ?1",
+            params![format_1_candidate()],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+/// Writes a store of schema `version` (1, 2 or 3) holding one record, one
 /// inventory, its finding and the finding's `new` event.
 fn old_store(path: &std::path::Path, version: u8) {
+    if version == 3 {
+        return v3_store(path);
+    }
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.execute_batch(V2_TABLES).unwrap();
     let record = record();
@@ -158,7 +214,7 @@ fn old_store(path: &std::path::Path, version: u8) {
         params![
             DIGEST,
             finding.id,
-            finding.vuln_id,
+            finding.vuln_id.as_str(),
             FIRST_SEEN,
             serde_json::to_string(&finding).unwrap()
         ],
@@ -223,6 +279,27 @@ fn version_1_store_is_migrated_and_keeps_sboms_findings_and_events() {
 #[test]
 fn version_2_store_is_migrated_and_keeps_sboms_findings_and_events() {
     migrated_store_keeps_everything(2);
+}
+
+#[test]
+fn version_3_store_is_migrated_and_keeps_sboms_findings_and_events() {
+    migrated_store_keeps_everything(3);
+}
+
+#[test]
+fn failed_migration_of_a_version_3_store_names_the_record_and_leaves_it_untouched() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("vulndb.sqlite");
+    old_store(&path, 3);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("UPDATE vulns SET record = 'not json'", [])
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open_existing(&path).err().expect("refused");
+    assert!(err.to_string().contains("record PYSEC-2019-1"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
 #[test]

@@ -6,27 +6,33 @@
 //! a few hundred bytes instead of parsing whole records (an AlmaLinux
 //! erratum names dozens of packages and carries pages of text).
 
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
 
 mod wire;
 
 pub use wire::WireError;
 
+use super::range::Prepared;
 use super::severity::{SeverityChoice, choose_severity, scores};
+use super::text::Text;
 use crate::ecosystem::Ecosystem;
-use crate::osv::{Range, SeverityScore, Vulnerability};
+use crate::osv::{Affected, Event, RangeType, SeverityScore, Vulnerability};
 
-/// One record as seen from one (ecosystem, normalised name) key.
+/// One record as seen from one (ecosystem, normalised name) key. Its
+/// strings are slices of one buffer ([`Text`]), shared with the findings
+/// built from it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
-    pub vuln_id: String,
+    pub vuln_id: Text,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub aliases: Vec<String>,
+    pub aliases: Vec<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub summary: Option<String>,
+    pub summary: Option<Text>,
     /// The advisory's own page (first `ADVISORY` reference, else the first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
+    pub url: Option<Text>,
     /// Withdrawn records match nothing; their keys stay so that a
     /// withdrawal resolves findings in the continuous re-match.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -40,13 +46,101 @@ pub struct CandidateEntry {
     /// Index in the record's `affected[]`.
     pub index: usize,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub versions: Vec<String>,
+    pub versions: Vec<Text>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ranges: Vec<Range>,
+    pub ranges: Vec<CandidateRange>,
     pub severity: SeverityChoice,
     /// Severity scores of the entry and the record, vectors as given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub scores: Vec<SeverityScore>,
+    pub scores: Vec<Score>,
+}
+
+/// A severity score: the scoring system and its vector or rating, as given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Score {
+    #[serde(rename = "type")]
+    pub kind: Text,
+    pub score: Text,
+}
+
+/// One range of an entry (database_specific dropped).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CandidateRange {
+    #[serde(rename = "type")]
+    pub kind: RangeType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<Text>,
+    pub events: Vec<RangeEvent>,
+    /// The events parsed under the range's scheme, on first use: a
+    /// candidate kept for the next SBOM is not parsed again.
+    #[serde(skip)]
+    pub(crate) prepared: OnceLock<Prepared>,
+}
+
+impl PartialEq for CandidateRange {
+    fn eq(&self, other: &CandidateRange) -> bool {
+        (self.kind, &self.repo, &self.events) == (other.kind, &other.repo, &other.events)
+    }
+}
+
+/// A range event (the OSV `events[]` entry), serialised as OSV writes it:
+/// `{"fixed": "1.2"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RangeEvent {
+    Introduced(Text),
+    Fixed(Text),
+    LastAffected(Text),
+    Limit(Text),
+}
+
+impl RangeEvent {
+    pub fn value(&self) -> &Text {
+        match self {
+            RangeEvent::Introduced(v)
+            | RangeEvent::Fixed(v)
+            | RangeEvent::LastAffected(v)
+            | RangeEvent::Limit(v) => v,
+        }
+    }
+}
+
+impl From<&Event> for RangeEvent {
+    fn from(e: &Event) -> RangeEvent {
+        let v = Text::from(e.value());
+        match e {
+            Event::Introduced(_) => RangeEvent::Introduced(v),
+            Event::Fixed(_) => RangeEvent::Fixed(v),
+            Event::LastAffected(_) => RangeEvent::LastAffected(v),
+            Event::Limit(_) => RangeEvent::Limit(v),
+        }
+    }
+}
+
+impl CandidateEntry {
+    /// The matching part of an `affected[]` entry (no severity, no scores):
+    /// what [`crate::matcher::evaluate`] needs.
+    pub(crate) fn ranges_of(a: &Affected) -> (Vec<Text>, Vec<CandidateRange>) {
+        let versions = a.versions.iter().map(|v| Text::from(v.as_str())).collect();
+        let ranges = a
+            .ranges
+            .iter()
+            .map(|r| CandidateRange {
+                kind: r.kind,
+                repo: r.repo.as_deref().map(Text::from),
+                events: r.events.iter().map(RangeEvent::from).collect(),
+                prepared: OnceLock::new(),
+            })
+            .collect();
+        (versions, ranges)
+    }
+}
+
+fn score_of(s: &SeverityScore) -> Score {
+    Score {
+        kind: Text::from(s.kind.as_str()),
+        score: Text::from(s.score.as_str()),
+    }
 }
 
 /// The key (ecosystem with release as written, normalised name) an
@@ -69,19 +163,15 @@ impl Candidate {
                         .is_some_and(|(e, n)| e == key.0 && n == key.1)
                 })
             })
-            .map(|(index, a)| CandidateEntry {
-                index,
-                versions: a.versions.clone(),
-                ranges: a
-                    .ranges
-                    .iter()
-                    .map(|r| Range {
-                        database_specific: None,
-                        ..r.clone()
-                    })
-                    .collect(),
-                severity: choose_severity(vuln, a),
-                scores: scores(vuln, a).cloned().collect(),
+            .map(|(index, a)| {
+                let (versions, ranges) = CandidateEntry::ranges_of(a);
+                CandidateEntry {
+                    index,
+                    versions,
+                    ranges,
+                    severity: choose_severity(vuln, a),
+                    scores: scores(vuln, a).map(score_of).collect(),
+                }
             })
             .collect();
         if entries.is_empty() {
@@ -92,11 +182,11 @@ impl Candidate {
             .iter()
             .find(|r| r.kind == "ADVISORY")
             .or(vuln.references.first())
-            .map(|r| r.url.clone());
+            .map(|r| Text::from(r.url.as_str()));
         Some(Candidate {
-            vuln_id: vuln.id.clone(),
-            aliases: vuln.aliases.clone(),
-            summary: vuln.summary.clone(),
+            vuln_id: Text::from(vuln.id.as_str()),
+            aliases: vuln.aliases.iter().map(|a| Text::from(a.as_str())).collect(),
+            summary: vuln.summary.as_deref().map(Text::from),
             url,
             withdrawn: vuln.withdrawn.is_some(),
             entries,

@@ -3,8 +3,10 @@
 use bulwark_core::Severity;
 use serde::{Deserialize, Serialize};
 
-use super::{Candidate, CandidateEntry, Component};
-use crate::osv::{Event, RangeType, SeverityScore};
+use super::Component;
+use super::candidate::{Candidate, CandidateEntry, RangeEvent, Score};
+use super::text::Text;
+use crate::osv::RangeType;
 use crate::version::Scheme;
 
 /// Why a version is affected: the listed version, or the range interval
@@ -13,16 +15,16 @@ use crate::version::Scheme;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Evidence {
     /// The version is in the record's explicit `versions` list.
-    ListedVersion { version: String },
+    ListedVersion { version: Text },
     /// `introduced <= version` and (`version < fixed` or
     /// `version <= last_affected`, or no upper bound) under `scheme`.
     Range {
         range_index: usize,
         range_type: RangeType,
         scheme: Scheme,
-        introduced: String,
-        closing: Option<Event>,
-        version: String,
+        introduced: Text,
+        closing: Option<RangeEvent>,
+        version: Text,
     },
 }
 
@@ -41,8 +43,8 @@ impl Evidence {
                 ..
             } => {
                 let upper = match closing {
-                    Some(Event::Fixed(f)) => format!(" < fixed {f}"),
-                    Some(Event::LastAffected(l)) => format!(" <= last_affected {l}"),
+                    Some(RangeEvent::Fixed(f)) => format!(" < fixed {f}"),
+                    Some(RangeEvent::LastAffected(l)) => format!(" <= last_affected {l}"),
                     _ => " (no fix: every later version is affected)".into(),
                 };
                 format!("{scheme}: introduced {introduced} <= {version}{upper}")
@@ -51,64 +53,101 @@ impl Evidence {
     }
 }
 
-/// One vulnerability in one installed package.
+/// One vulnerability in one installed package. Its strings are shared
+/// with the candidate and the component it was built from ([`Text`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable id: `VULN-ID/ecosystem/package@version`.
     pub id: String,
-    pub vuln_id: String,
-    pub aliases: Vec<String>,
+    pub vuln_id: Text,
+    pub aliases: Vec<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub summary: Option<String>,
-    pub ecosystem: String,
-    pub package: String,
-    pub installed_version: String,
+    pub summary: Option<Text>,
+    pub ecosystem: Text,
+    pub package: Text,
+    pub installed_version: Text,
     /// The source package the advisory names, when not the package itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_package: Option<String>,
+    pub source_package: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fixed_version: Option<String>,
+    pub fixed_version: Option<Text>,
     pub severity: Severity,
-    pub severity_source: String,
+    pub severity_source: Text,
     /// CVSS vectors (and other scores) of the record, as given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub scores: Vec<SeverityScore>,
+    pub scores: Vec<Score>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub purl: Option<String>,
+    pub purl: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub layer: Option<String>,
+    pub layer: Option<Text>,
     /// Index of the record's `affected[]` entry that matched.
     pub affected_index: usize,
     pub evidence: Evidence,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
+    pub url: Option<Text>,
+}
+
+/// A component's strings in one shared buffer, made once per component
+/// that has findings.
+pub(crate) struct ComponentText {
+    /// [`Finding::component_id`].
+    pub id: String,
+    ecosystem: Text,
+    package: Text,
+    installed_version: Text,
+    source_package: Option<Text>,
+    purl: Option<Text>,
+    layer: Option<Text>,
+}
+
+impl ComponentText {
+    pub(crate) fn new(c: &Component) -> ComponentText {
+        let source = if c.name != c.package { c.name.as_str() } else { "" };
+        let purl = c.purl.as_deref().unwrap_or_default();
+        let layer = c.layer.as_deref().unwrap_or_default();
+        let [ecosystem, package, installed_version, source, purl, layer] = Text::pack([
+            c.ecosystem.as_str(),
+            &c.package,
+            &c.installed_version,
+            source,
+            purl,
+            layer,
+        ]);
+        ComponentText {
+            id: Finding::component_id(c),
+            ecosystem,
+            package,
+            installed_version,
+            source_package: (c.name != c.package).then_some(source),
+            purl: c.purl.is_some().then_some(purl),
+            layer: c.layer.is_some().then_some(layer),
+        }
+    }
 }
 
 impl Finding {
-    /// `component_id` is [`Finding::component_id`] of `c`.
     pub(crate) fn new(
-        c: &Component,
-        component_id: &str,
+        c: &ComponentText,
         candidate: &Candidate,
         entry: &CandidateEntry,
         evidence: Evidence,
     ) -> Finding {
         let fixed_version = match &evidence {
             Evidence::Range {
-                closing: Some(Event::Fixed(f)),
+                closing: Some(RangeEvent::Fixed(f)),
                 ..
             } => Some(f.clone()),
             _ => None,
         };
         Finding {
-            id: format!("{}/{component_id}", candidate.vuln_id),
+            id: format!("{}/{}", candidate.vuln_id, c.id),
             vuln_id: candidate.vuln_id.clone(),
             aliases: candidate.aliases.clone(),
             summary: candidate.summary.clone(),
             ecosystem: c.ecosystem.clone(),
             package: c.package.clone(),
             installed_version: c.installed_version.clone(),
-            source_package: (c.name != c.package).then(|| c.name.clone()),
+            source_package: c.source_package.clone(),
             fixed_version,
             severity: entry.severity.severity,
             severity_source: entry.severity.source.clone(),

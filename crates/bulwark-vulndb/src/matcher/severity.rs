@@ -9,6 +9,7 @@ use bulwark_core::Severity;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::text::Text;
 use crate::osv::{Affected, SeverityScore, Vulnerability};
 
 /// The chosen severity and where it came from.
@@ -16,7 +17,7 @@ use crate::osv::{Affected, SeverityScore, Vulnerability};
 pub struct SeverityChoice {
     pub severity: Severity,
     /// `vendor`, `CVSS_V3 9.8`, `CVSS_V2 5.0`, or `none`.
-    pub source: String,
+    pub source: Text,
 }
 
 fn rating_in(value: Option<&Value>) -> Option<Severity> {
@@ -64,7 +65,7 @@ pub fn choose_severity(vuln: &Vulnerability, affected: &Affected) -> SeverityCho
             }
             return SeverityChoice {
                 severity,
-                source: format!("{kind} {score:.1}"),
+                source: format!("{kind} {score:.1}").into(),
             };
         }
     }

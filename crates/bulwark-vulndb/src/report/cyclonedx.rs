@@ -73,9 +73,10 @@ fn serial(r: &ScanReport) -> String {
 }
 
 fn component_ref(f: &Finding) -> String {
-    f.purl
-        .clone()
-        .unwrap_or_else(|| format!("{}/{}@{}", f.ecosystem, f.package, f.installed_version))
+    f.purl.as_ref().map_or_else(
+        || format!("{}/{}@{}", f.ecosystem, f.package, f.installed_version),
+        ToString::to_string,
+    )
 }
 
 /// The report as a CycloneDX 1.6 JSON document.

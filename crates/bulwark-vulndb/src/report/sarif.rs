@@ -60,8 +60,8 @@ fn result(f: &Finding, rule_index: usize, target: &str) -> Value {
         .unwrap_or_else(|| ", no fix available".into());
     let uri = f
         .purl
-        .clone()
-        .unwrap_or_else(|| format!("{}/{}", f.ecosystem, f.package));
+        .as_ref()
+        .map_or_else(|| format!("{}/{}", f.ecosystem, f.package), ToString::to_string);
     json!({
         "ruleId": f.vuln_id,
         "ruleIndex": rule_index,

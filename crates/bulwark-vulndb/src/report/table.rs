@@ -16,14 +16,16 @@ pub fn table(r: &ScanReport) -> String {
                 .aliases
                 .iter()
                 .find(|a| a.starts_with("CVE-"))
-                .cloned()
+                .map(ToString::to_string)
                 .unwrap_or_default();
             [
-                f.package.clone(),
-                f.installed_version.clone(),
-                f.fixed_version.clone().unwrap_or_else(|| "(no fix)".into()),
+                f.package.to_string(),
+                f.installed_version.to_string(),
+                f.fixed_version
+                    .as_ref()
+                    .map_or_else(|| "(no fix)".into(), ToString::to_string),
                 f.severity.to_string().to_uppercase(),
-                f.vuln_id.clone(),
+                f.vuln_id.to_string(),
                 cve,
                 layer_cell(r, f.layer.as_deref()),
             ]

@@ -256,7 +256,7 @@ impl Store {
              ON CONFLICT(digest, finding_id) DO UPDATE SET vuln_id = excluded.vuln_id,
                component = excluded.component, first_seen = excluded.first_seen,
                resolved_at = NULL, finding = excluded.finding, content = excluded.content",
-            params![digest, f.id, f.vuln_id, component, now, json, content],
+            params![digest, f.id, f.vuln_id.as_str(), component, now, json, content],
         )
     }
 

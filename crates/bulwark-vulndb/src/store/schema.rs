@@ -1,9 +1,10 @@
 //! Tables of the store and their version.
 
 use super::{Store, StoreError, StoredInventory};
+use crate::osv::Vulnerability;
 
 /// Bumped when the tables change; older stores are migrated on open.
-pub const SCHEMA_VERSION: &str = "3";
+pub const SCHEMA_VERSION: &str = "4";
 
 const AFFECTED_KEYS: &str = "
 CREATE TABLE affected_keys (
@@ -112,7 +113,7 @@ pub(crate) fn ensure(store: &Store, create: bool) -> Result<(), StoreError> {
     }
     match store.meta("schema_version")? {
         Some(v) if v == SCHEMA_VERSION => Ok(()),
-        Some(v) if v == "1" || v == "2" => migrate_to_v3(store),
+        Some(v) if v == "1" || v == "2" || v == "3" => migrate(store, &v),
         other => Err(StoreError::Foreign {
             path: store.path().display().to_string(),
             detail: format!(
@@ -123,48 +124,69 @@ pub(crate) fn ensure(store: &Store, create: bool) -> Result<(), StoreError> {
     }
 }
 
-/// Versions 1 and 2 to 3, in one transaction (a failure leaves the old
-/// store as it was): advisories, SBOMs, findings and events are kept.
+/// An older version to this one, in one transaction (a failure leaves
+/// the old store as it was): advisories, SBOMs, findings and events are
+/// kept.
 ///
 /// * `affected_keys`: version 1 kept bare keys, version 2 each key's
-///   [`Candidate`](crate::matcher::Candidate) as JSON; version 3 keeps
-///   it in the binary layout. Rebuilt from the stored records.
-/// * inventories: one JSON document per image became one row per
-///   component (`inventory_components`) with its keys
+///   [`Candidate`](crate::matcher::Candidate) as JSON, version 3 in a
+///   binary layout with each string inline; version 4 keeps the strings of
+///   a candidate together (one allocation to decode). Rebuilt from the
+///   stored records.
+/// * (from 1 and 2) inventories: one JSON document per image became one
+///   row per component (`inventory_components`) with its keys
 ///   (`inventory_keys`, now naming the component), so a re-match reads
 ///   only the components an import touched.
-/// * findings: a `component` column (the end of the finding id) and a
-///   `content` digest of the stored finding, both in the covering index
-///   of open findings per component that replaces the index of open
-///   finding ids per image. Migrated rows have no digest: each is
-///   rewritten once, by the first re-match that sees it.
-fn migrate_to_v3(store: &Store) -> Result<(), StoreError> {
+/// * (from 1 and 2) findings: a `component` column (the end of the
+///   finding id) and a `content` digest of the stored finding, both in the
+///   covering index of open findings per component that replaces the
+///   index of open finding ids per image. Migrated rows have no digest:
+///   each is rewritten once, by the first re-match that sees it.
+fn migrate(store: &Store, from: &str) -> Result<(), StoreError> {
     store.transaction(|| {
         let run = |sql: &str| store.conn().execute_batch(sql).map_err(|e| store.err(e));
         run("DROP TABLE affected_keys;")?;
         run(AFFECTED_KEYS)?;
-        for text in column_texts(store, "SELECT record FROM vulns")? {
-            store.put_candidates(&store.parse_record(&text)?)?;
+        for (id, text) in records(store)? {
+            let vuln: Vulnerability = serde_json::from_str(&text).map_err(|e| StoreError::Data {
+                path: store.path().display().to_string(),
+                detail: format!("record {id}: {e}"),
+            })?;
+            store.put_candidates(&vuln)?;
         }
-        run("ALTER TABLE inventories RENAME TO inventories_v2; DROP TABLE inventory_keys;")?;
-        run(INVENTORIES)?;
-        let old = old_inventories(store)?;
-        for inv in &old {
-            store.insert_inventory(inv)?;
+        if from != "3" {
+            inventories_and_findings_to_v3(store)?;
         }
-        run("DROP TABLE inventories_v2;
-             DROP INDEX IF EXISTS findings_open;
-             ALTER TABLE findings ADD COLUMN component TEXT NOT NULL DEFAULT '';
-             ALTER TABLE findings ADD COLUMN content BLOB;
-             UPDATE findings SET component = substr(finding_id, length(vuln_id) + 2);")?;
-        run(OPEN_FINDINGS_INDEX)?;
         store.set_meta("schema_version", SCHEMA_VERSION)
     })
 }
 
-fn column_texts(store: &Store, sql: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = store.conn().prepare(sql).map_err(|e| store.err(e))?;
-    let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| store.err(e))?;
+/// Versions 1 and 2: inventories split into rows, findings get their
+/// component and content digest.
+fn inventories_and_findings_to_v3(store: &Store) -> Result<(), StoreError> {
+    let run = |sql: &str| store.conn().execute_batch(sql).map_err(|e| store.err(e));
+    run("ALTER TABLE inventories RENAME TO inventories_v2; DROP TABLE inventory_keys;")?;
+    run(INVENTORIES)?;
+    let old = old_inventories(store)?;
+    for inv in &old {
+        store.insert_inventory(inv)?;
+    }
+    run("DROP TABLE inventories_v2;
+         DROP INDEX IF EXISTS findings_open;
+         ALTER TABLE findings ADD COLUMN component TEXT NOT NULL DEFAULT '';
+         ALTER TABLE findings ADD COLUMN content BLOB;
+         UPDATE findings SET component = substr(finding_id, length(vuln_id) + 2);")?;
+    run(OPEN_FINDINGS_INDEX)
+}
+
+fn records(store: &Store) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT id, record FROM vulns")
+        .map_err(|e| store.err(e))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(|e| store.err(e))?;
     rows.collect::<Result<_, _>>().map_err(|e| store.err(e))
 }
 

@@ -21,7 +21,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let findings = store.findings_named(&args.finding)?;
     let vuln_id = findings
         .first()
-        .map(|f| f.finding.vuln_id.clone())
+        .map(|f| f.finding.vuln_id.to_string())
         .unwrap_or_else(|| args.finding.clone());
     let Some(record) = store.record(&vuln_id)? else {
         anyhow::bail!(

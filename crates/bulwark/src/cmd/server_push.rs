@@ -246,13 +246,13 @@ fn image_digest(key: &str, reference: &str) -> anyhow::Result<String> {
 
 fn finding_body(f: &Finding) -> FindingBody {
     FindingBody {
-        vulnerability: f.vuln_id.clone(),
-        package: f.package.clone(),
-        version: f.installed_version.clone(),
-        fixed: f.fixed_version.clone(),
+        vulnerability: f.vuln_id.to_string(),
+        package: f.package.to_string(),
+        version: f.installed_version.to_string(),
+        fixed: f.fixed_version.as_ref().map(ToString::to_string),
         severity: f.severity.to_string(),
-        summary: f.summary.clone().unwrap_or_default(),
-        layer: f.layer.clone(),
+        summary: f.summary.as_ref().map(ToString::to_string).unwrap_or_default(),
+        layer: f.layer.as_ref().map(ToString::to_string),
     }
 }
 

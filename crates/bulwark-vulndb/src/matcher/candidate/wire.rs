@@ -1,23 +1,31 @@
 //! The stored form of a [`Candidate`]: a compact binary layout read once
-//! per (key, record) on every scan, so it is decoded without a parser
-//! (JSON decoding was a third of a 10,000-package match).
+//! per (key, record) on every scan, so it is decoded without a parser and
+//! with one allocation for all its strings (JSON decoding was a third of
+//! a 10,000-package match, one allocation per string another quarter).
 //!
-//! Layout: one format byte ([`FORMAT`]), then the fields in declaration
-//! order. Integers are LEB128 varints; strings a varint byte length and
-//! UTF-8; `Option` one byte (0 none, 1 some) before the value; lists a
-//! varint count. Enums are one byte each (range type, event kind,
-//! severity). Every length is checked against the bytes left before
-//! anything is allocated, so a damaged row is an error, never a panic or
-//! a huge allocation.
+//! Layout: one format byte ([`FORMAT`]), the length of the text, the text
+//! (every string of the candidate, concatenated in field order, UTF-8),
+//! then the fields in declaration order. Integers are LEB128 varints; a
+//! string is its byte length (its bytes are the next ones of the text);
+//! `Option` one byte (0 none, 1 some) before the value; lists a varint
+//! count. Enums are one byte each (range type, event kind, severity).
+//! Every length is checked against the bytes left before anything is
+//! allocated, so a damaged row is an error, never a panic or a huge
+//! allocation.
+
+use std::sync::{Arc, OnceLock};
 
 use bulwark_core::Severity;
 
-use super::{Candidate, CandidateEntry};
+use super::{Candidate, CandidateEntry, CandidateRange, RangeEvent, Score};
 use crate::matcher::SeverityChoice;
-use crate::osv::{Event, Range, RangeType, SeverityScore};
+use crate::matcher::text::Text;
+use crate::osv::RangeType;
 
 /// Version of this layout, the first byte of every encoded candidate.
-pub const FORMAT: u8 = 1;
+/// Format 1 (schema 3) kept each string inline; stores holding it are
+/// migrated on open.
+pub const FORMAT: u8 = 2;
 
 /// A stored candidate that does not decode: where and what.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -29,15 +37,22 @@ pub struct WireError {
 
 /// Encodes `c` in the stored layout.
 pub fn encode(c: &Candidate) -> Vec<u8> {
-    let mut w = Writer(Vec::with_capacity(256));
-    w.byte(FORMAT);
+    let mut w = Writer {
+        fields: Vec::with_capacity(64),
+        text: String::with_capacity(256),
+    };
     w.str(&c.vuln_id);
     w.list(&c.aliases, |w, a| w.str(a));
     w.opt(c.summary.as_deref(), |w, s| w.str(s));
     w.opt(c.url.as_deref(), |w, s| w.str(s));
     w.byte(u8::from(c.withdrawn));
     w.list(&c.entries, entry);
-    w.0
+    let mut out = Vec::with_capacity(w.text.len() + w.fields.len() + 6);
+    out.push(FORMAT);
+    push_uint(&mut out, w.text.len() as u64);
+    out.extend_from_slice(w.text.as_bytes());
+    out.extend_from_slice(&w.fields);
+    out
 }
 
 fn entry(w: &mut Writer, e: &CandidateEntry) {
@@ -52,7 +67,7 @@ fn entry(w: &mut Writer, e: &CandidateEntry) {
     });
 }
 
-fn range(w: &mut Writer, r: &Range) {
+fn range(w: &mut Writer, r: &CandidateRange) {
     w.byte(match r.kind {
         RangeType::SemVer => 0,
         RangeType::Ecosystem => 1,
@@ -61,10 +76,10 @@ fn range(w: &mut Writer, r: &Range) {
     w.opt(r.repo.as_deref(), |w, s| w.str(s));
     w.list(&r.events, |w, e| {
         w.byte(match e {
-            Event::Introduced(_) => 0,
-            Event::Fixed(_) => 1,
-            Event::LastAffected(_) => 2,
-            Event::Limit(_) => 3,
+            RangeEvent::Introduced(_) => 0,
+            RangeEvent::Fixed(_) => 1,
+            RangeEvent::LastAffected(_) => 2,
+            RangeEvent::Limit(_) => 3,
         });
         w.str(e.value());
     });
@@ -82,11 +97,20 @@ fn severity_code(s: Severity) -> u8 {
 
 /// Decodes a stored candidate.
 pub fn decode(bytes: &[u8]) -> Result<Candidate, WireError> {
-    let mut r = Reader { bytes, at: 0 };
+    let mut r = Reader {
+        bytes,
+        at: 0,
+        text: Arc::from(""),
+        text_at: 0,
+    };
     let format = r.byte()?;
     if format != FORMAT {
         return Err(r.fail("unknown format byte"));
     }
+    let n = r.len()?;
+    let text = std::str::from_utf8(&bytes[r.at..r.at + n]).map_err(|_| r.fail("text is not UTF-8"))?;
+    r.text = Arc::from(text);
+    r.at += n;
     let c = Candidate {
         vuln_id: r.string()?,
         aliases: r.list(Reader::string)?,
@@ -97,6 +121,9 @@ pub fn decode(bytes: &[u8]) -> Result<Candidate, WireError> {
     };
     if r.at != bytes.len() {
         return Err(r.fail("trailing bytes"));
+    }
+    if r.text_at != r.text.len() {
+        return Err(r.fail("text not used up"));
     }
     Ok(c)
 }
@@ -112,7 +139,7 @@ fn read_entry(r: &mut Reader<'_>) -> Result<CandidateEntry, WireError> {
             source: r.string()?,
         },
         scores: r.list(|r| {
-            Ok(SeverityScore {
+            Ok(Score {
                 kind: r.string()?,
                 score: r.string()?,
             })
@@ -120,29 +147,29 @@ fn read_entry(r: &mut Reader<'_>) -> Result<CandidateEntry, WireError> {
     })
 }
 
-fn read_range(r: &mut Reader<'_>) -> Result<Range, WireError> {
+fn read_range(r: &mut Reader<'_>) -> Result<CandidateRange, WireError> {
     let kind = match r.byte()? {
         0 => RangeType::SemVer,
         1 => RangeType::Ecosystem,
         2 => RangeType::Git,
         _ => return Err(r.fail("unknown range type")),
     };
-    Ok(Range {
+    Ok(CandidateRange {
         kind,
         repo: r.opt(Reader::string)?,
         events: r.list(read_event)?,
-        database_specific: None,
+        prepared: OnceLock::new(),
     })
 }
 
-fn read_event(r: &mut Reader<'_>) -> Result<Event, WireError> {
+fn read_event(r: &mut Reader<'_>) -> Result<RangeEvent, WireError> {
     let tag = r.byte()?;
     let value = r.string()?;
     match tag {
-        0 => Ok(Event::Introduced(value)),
-        1 => Ok(Event::Fixed(value)),
-        2 => Ok(Event::LastAffected(value)),
-        3 => Ok(Event::Limit(value)),
+        0 => Ok(RangeEvent::Introduced(value)),
+        1 => Ok(RangeEvent::Fixed(value)),
+        2 => Ok(RangeEvent::LastAffected(value)),
+        3 => Ok(RangeEvent::Limit(value)),
         _ => Err(r.fail("unknown event kind")),
     }
 }
@@ -158,24 +185,32 @@ fn read_severity(r: &mut Reader<'_>) -> Result<Severity, WireError> {
     }
 }
 
-struct Writer(Vec<u8>);
+fn push_uint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// The fields and, apart, the text their strings go to.
+struct Writer {
+    fields: Vec<u8>,
+    text: String,
+}
 
 impl Writer {
     fn byte(&mut self, b: u8) {
-        self.0.push(b);
+        self.fields.push(b);
     }
 
-    fn uint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.0.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        self.0.push(v as u8);
+    fn uint(&mut self, v: u64) {
+        push_uint(&mut self.fields, v);
     }
 
     fn str(&mut self, s: &str) {
         self.uint(s.len() as u64);
-        self.0.extend_from_slice(s.as_bytes());
+        self.text.push_str(s);
     }
 
     fn opt<T: ?Sized>(&mut self, v: Option<&T>, f: impl FnOnce(&mut Writer, &T)) {
@@ -199,6 +234,10 @@ impl Writer {
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// The candidate's text, and how much of it the strings read so far
+    /// took.
+    text: Arc<str>,
+    text_at: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -242,12 +281,18 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn string(&mut self) -> Result<String, WireError> {
-        let n = self.len()?;
-        let raw = &self.bytes[self.at..self.at + n];
-        let s = std::str::from_utf8(raw).map_err(|_| self.fail("string is not UTF-8"))?;
-        self.at += n;
-        Ok(s.to_string())
+    /// The next string of the text.
+    fn string(&mut self) -> Result<Text, WireError> {
+        let n = self.uint()?;
+        let end = usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_add(self.text_at))
+            .filter(|end| *end <= self.text.len())
+            .ok_or(self.fail("string beyond the text"))?;
+        let s = Text::slice(&self.text, self.text_at, end)
+            .ok_or(self.fail("string splits a character"))?;
+        self.text_at = end;
+        Ok(s)
     }
 
     fn opt<T>(
@@ -336,5 +381,19 @@ mod tests {
         assert_eq!(decode(&bytes).unwrap_err().what, "trailing bytes");
         bytes[0] = FORMAT + 1;
         assert_eq!(decode(&bytes).unwrap_err().what, "unknown format byte");
+        bytes[0] = 1;
+        assert_eq!(decode(&bytes).unwrap_err().what, "unknown format byte");
+    }
+
+    #[test]
+    fn strings_beyond_the_text_or_inside_a_character_are_refused() {
+        // Text "π" (2 bytes), vuln_id of 3 bytes.
+        let bytes = [FORMAT, 2, 0xcf, 0x80, 3];
+        assert_eq!(decode(&bytes).unwrap_err().what, "string beyond the text");
+        // vuln_id of 1 byte: half of π.
+        let bytes = [FORMAT, 2, 0xcf, 0x80, 1];
+        assert_eq!(decode(&bytes).unwrap_err().what, "string splits a character");
+        let bytes = [FORMAT, 1, 0xff, 1];
+        assert_eq!(decode(&bytes).unwrap_err().what, "text is not UTF-8");
     }
 }

@@ -52,10 +52,10 @@ impl VulnSource {
             .into_iter()
             .filter(|f| vex::suppression(&self.vex, &ids, f).is_none())
             .map(|f| Finding {
-                id: f.vuln_id,
+                id: f.vuln_id.to_string(),
                 package: format!("{}@{}", f.package, f.installed_version),
                 severity: f.severity,
-                fixed_version: f.fixed_version,
+                fixed_version: f.fixed_version.map(|v| v.to_string()),
             })
             .collect())
     }
