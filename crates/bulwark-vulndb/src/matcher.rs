@@ -86,13 +86,15 @@ pub trait AdvisorySource {
     /// sorted and without duplicates; one list per key, in that order.
     /// A source can fetch them in key order (the store walks its index
     /// front to back).
-    fn advisories_for_keys(
-        &self,
-        keys: &[(String, String)],
-    ) -> Result<Vec<Vec<Arc<Candidate>>>, Self::Error> {
-        keys.iter().map(|(e, n)| self.advisories(e, n)).collect()
+    fn advisories_for_keys(&self, keys: &[(&str, &str)]) -> Result<Vec<Candidates>, Self::Error> {
+        keys.iter()
+            .map(|(e, n)| self.advisories(e, n).map(Candidates::from))
+            .collect()
     }
 }
+
+/// The candidates of one key, shared between a source's cache and a match.
+pub type Candidates = Arc<[Arc<Candidate>]>;
 
 /// A component whose advisories could not be evaluated, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -126,33 +128,41 @@ pub fn match_components<S: AdvisorySource>(
 ) -> Result<MatchReport, S::Error> {
     let mut report = MatchReport::default();
     let mut known = Vec::with_capacity(components.len());
+    // An SBOM names few ecosystems: each is parsed once.
+    let mut ecosystems: Vec<(&str, Ecosystem, Vec<String>)> = Vec::new();
     for component in components {
-        let Ok(eco) = Ecosystem::parse(&component.ecosystem) else {
-            report.warnings.push(MatchWarning {
-                package: component.package.clone(),
-                vuln_id: String::new(),
-                problem: format!("unknown ecosystem {:?}", component.ecosystem),
-            });
-            continue;
+        let text = component.ecosystem.as_str();
+        let at = match ecosystems.iter().position(|(e, ..)| *e == text) {
+            Some(at) => at,
+            None => {
+                let Ok(eco) = Ecosystem::parse(text) else {
+                    report.warnings.push(MatchWarning {
+                        package: component.package.clone(),
+                        vuln_id: String::new(),
+                        problem: format!("unknown ecosystem {text:?}"),
+                    });
+                    continue;
+                };
+                ecosystems.push((text, eco, lookup_ecosystems(text)));
+                ecosystems.len() - 1
+            }
         };
-        let name = eco.normalize_name(&component.name);
-        let lookups = lookup_ecosystems(&component.ecosystem);
         known.push(Known {
             component,
-            eco,
-            name,
-            lookups,
+            name: ecosystems[at].1.normalize_name(&component.name),
+            ecosystem: at,
         });
     }
-    let (keys, key_of) = lookup_keys(&known);
+    let (keys, key_of) = lookup_keys(&known, &ecosystems);
     let found = source.advisories_for_keys(&keys)?;
     let mut hits = Vec::new();
     let mut slots = key_of.iter();
     for (at, k) in known.iter().enumerate() {
+        let (_, eco, lookups) = &ecosystems[k.ecosystem];
         let mut installed = Installed::new(&k.component.version);
-        for slot in slots.by_ref().take(k.lookups.len()) {
-            for candidate in found.get(*slot).into_iter().flatten() {
-                let hit = match_one(k.component, &k.eco, &mut installed, candidate, &mut report);
+        for slot in slots.by_ref().take(lookups.len()) {
+            for candidate in found.get(*slot).into_iter().flat_map(|c| c.iter()) {
+                let hit = match_one(k.component, eco, &mut installed, candidate, &mut report);
                 hits.extend(hit.map(|(entry, evidence)| Hit {
                     component: at,
                     candidate,
@@ -168,34 +178,34 @@ pub fn match_components<S: AdvisorySource>(
 
 /// The distinct lookup keys of `known`, sorted, and for every lookup of
 /// every component in order (suffixed ecosystem first) its key's index.
-fn lookup_keys(known: &[Known<'_>]) -> (Vec<(String, String)>, Vec<usize>) {
+fn lookup_keys<'k>(
+    known: &'k [Known<'_>],
+    ecosystems: &'k [(&str, Ecosystem, Vec<String>)],
+) -> (Vec<(&'k str, &'k str)>, Vec<usize>) {
     let mut wanted: Vec<(&str, &str, usize)> = Vec::new();
     for k in known {
-        for eco in &k.lookups {
+        for eco in &ecosystems[k.ecosystem].2 {
             wanted.push((eco.as_str(), k.name.as_str(), wanted.len()));
         }
     }
     wanted.sort_unstable();
-    let mut keys: Vec<(String, String)> = Vec::new();
+    let mut keys: Vec<(&str, &str)> = Vec::new();
     let mut key_of = vec![0; wanted.len()];
-    let mut last: Option<(&str, &str)> = None;
     for (eco, name, slot) in wanted {
-        if last != Some((eco, name)) {
-            keys.push((eco.to_string(), name.to_string()));
-            last = Some((eco, name));
+        if keys.last() != Some(&(eco, name)) {
+            keys.push((eco, name));
         }
         key_of[slot] = keys.len() - 1;
     }
     (keys, key_of)
 }
 
-/// A component with a known ecosystem: its normalised name and the
-/// ecosystems its advisories are looked up under.
+/// A component with a known ecosystem: its normalised name and where its
+/// ecosystem (with the ecosystems its advisories are looked up under) is.
 struct Known<'c> {
     component: &'c Component,
-    eco: Ecosystem,
     name: String,
-    lookups: Vec<String>,
+    ecosystem: usize,
 }
 
 /// A record's entry that matched a component, before it becomes a
@@ -233,12 +243,13 @@ fn findings_of(mut hits: Vec<Hit<'_>>, known: &[Known<'_>]) -> Vec<Finding> {
             .then_with(|| id(a).cmp(id(b)))
     });
     hits.dedup_by(|a, b| a.candidate.vuln_id == b.candidate.vuln_id && id(a) == id(b));
-    hits.into_iter()
-        .filter_map(|h| {
-            let component = texts[h.component].as_ref()?;
-            Some(Finding::new(component, h.candidate, h.entry, h.evidence))
-        })
-        .collect()
+    let mut findings = Vec::with_capacity(hits.len());
+    for h in hits {
+        if let Some(component) = &texts[h.component] {
+            findings.push(Finding::new(component, h.candidate, h.entry, h.evidence));
+        }
+    }
+    findings
 }
 
 /// The component's version: parsed at most once per scheme, shared as

@@ -11,12 +11,9 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::matcher::{
-    AdvisorySource, Candidate, Component, Finding, MatchReport, match_components,
+    AdvisorySource, Candidate, Candidates, Component, Finding, MatchReport, match_components,
 };
 use crate::store::{FindingEvent, Store, StoreError, StoredInventory};
-
-/// (ecosystem, normalised package name).
-type Key = (String, String);
 
 /// The store as an [`AdvisorySource`]: one indexed lookup per key through
 /// a cached prepared statement (none for keys of an ecosystem no record
@@ -24,7 +21,8 @@ type Key = (String, String);
 /// in memory for the next SBOM that holds the same package.
 pub struct StoreAdvisories<'s> {
     store: &'s Store,
-    cache: RefCell<FxHashMap<Key, Vec<Arc<Candidate>>>>,
+    /// By ecosystem, then name.
+    cache: RefCell<FxHashMap<String, FxHashMap<String, Candidates>>>,
     /// The ecosystems of the stored keys, read on the first lookup (inside
     /// the caller's read transaction).
     ecosystems: RefCell<Option<BTreeSet<String>>>,
@@ -44,37 +42,44 @@ impl AdvisorySource for StoreAdvisories<'_> {
     type Error = StoreError;
 
     fn advisories(&self, ecosystem: &str, name: &str) -> Result<Vec<Arc<Candidate>>, StoreError> {
-        let key = (ecosystem.to_string(), name.to_string());
         Ok(self
-            .advisories_for_keys(std::slice::from_ref(&key))?
+            .advisories_for_keys(&[(ecosystem, name)])?
             .pop()
+            .map(|c| c.to_vec())
             .unwrap_or_default())
     }
 
-    fn advisories_for_keys(&self, keys: &[Key]) -> Result<Vec<Vec<Arc<Candidate>>>, StoreError> {
+    fn advisories_for_keys(
+        &self,
+        keys: &[(&str, &str)],
+    ) -> Result<Vec<Candidates>, StoreError> {
         let mut ecosystems = self.ecosystems.borrow_mut();
         let ecosystems = match &mut *ecosystems {
             Some(e) => e,
             empty => empty.insert(self.store.advisory_ecosystems()?),
         };
         let mut cache = self.cache.borrow_mut();
+        let none: Candidates = Arc::new([]);
         let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            if !ecosystems.contains(&key.0) {
-                out.push(Vec::new());
+        for &(eco, name) in keys {
+            if !ecosystems.contains(eco) {
+                out.push(none.clone());
                 continue;
             }
-            if let Some(hit) = cache.get(key) {
+            if let Some(hit) = cache.get(eco).and_then(|names| names.get(name)) {
                 out.push(hit.clone());
                 continue;
             }
-            let found: Vec<Arc<Candidate>> = self
+            let found: Candidates = self
                 .store
-                .candidates_for(&key.0, &key.1)?
+                .candidates_for(eco, name)?
                 .into_iter()
                 .map(Arc::new)
                 .collect();
-            cache.insert(key.clone(), found.clone());
+            cache
+                .entry(eco.to_string())
+                .or_default()
+                .insert(name.to_string(), found.clone());
             out.push(found);
         }
         Ok(out)

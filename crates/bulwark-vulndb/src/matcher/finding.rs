@@ -140,7 +140,7 @@ impl Finding {
             _ => None,
         };
         Finding {
-            id: format!("{}/{}", candidate.vuln_id, c.id),
+            id: [candidate.vuln_id.as_str(), "/", &c.id].concat(),
             vuln_id: candidate.vuln_id.clone(),
             aliases: candidate.aliases.clone(),
             summary: candidate.summary.clone(),

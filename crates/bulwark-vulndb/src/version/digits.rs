@@ -22,6 +22,19 @@ pub(crate) fn split_run(s: &str, pred: impl Fn(u8) -> bool) -> (&str, &str) {
     s.split_at(end)
 }
 
+/// Where `part`, a subslice of `whole`, lies in it: versions keep their
+/// parts as ranges of the one string they were parsed from (one
+/// allocation per parsed version).
+pub(crate) fn span_of(whole: &str, part: &str) -> std::ops::Range<usize> {
+    let start = (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize);
+    start..start + part.len()
+}
+
+/// The text of a range made by [`span_of`].
+pub(crate) fn text_at<'a>(whole: &'a str, span: &std::ops::Range<usize>) -> &'a str {
+    whole.get(span.clone()).unwrap_or_default()
+}
+
 /// Implements `PartialEq`, `Eq`, `PartialOrd` and `Ord` for a version type
 /// from its `fn compare(&self, &Self) -> Ordering`, and `as_str` from its
 /// `original: String` field.

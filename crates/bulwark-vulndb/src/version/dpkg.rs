@@ -4,14 +4,18 @@
 
 use std::cmp::Ordering;
 
-use super::digits::{cmp_numeric, ordered_by_compare, split_run};
+use std::ops::Range;
 
+use super::digits::{cmp_numeric, ordered_by_compare, span_of, split_run, text_at};
+
+/// The parts are ranges of `original` (an absent epoch is empty: it
+/// compares equal to `0`).
 #[derive(Clone, Debug)]
 pub struct DpkgVersion {
     original: String,
-    epoch: String,
-    upstream: String,
-    revision: String,
+    epoch: Range<usize>,
+    upstream: Range<usize>,
+    revision: Range<usize>,
 }
 
 impl DpkgVersion {
@@ -27,11 +31,11 @@ impl DpkgVersion {
                 }
                 (e, rest)
             }
-            None => ("0", s),
+            None => (&s[..0], s),
         };
         let (upstream, revision) = match rest.rsplit_once('-') {
             Some((u, r)) => (u, r),
-            None => (rest, ""),
+            None => (rest, &rest[rest.len()..]),
         };
         if upstream.is_empty() {
             return Err("empty upstream version");
@@ -41,16 +45,17 @@ impl DpkgVersion {
         }
         Ok(DpkgVersion {
             original: input.to_string(),
-            epoch: epoch.to_string(),
-            upstream: upstream.to_string(),
-            revision: revision.to_string(),
+            epoch: span_of(input, epoch),
+            upstream: span_of(input, upstream),
+            revision: span_of(input, revision),
         })
     }
 
     fn compare(&self, other: &Self) -> Ordering {
-        cmp_numeric(&self.epoch, &other.epoch)
-            .then_with(|| verrevcmp(&self.upstream, &other.upstream))
-            .then_with(|| verrevcmp(&self.revision, &other.revision))
+        let (a, b) = (self.original.as_str(), other.original.as_str());
+        cmp_numeric(text_at(a, &self.epoch), text_at(b, &other.epoch))
+            .then_with(|| verrevcmp(text_at(a, &self.upstream), text_at(b, &other.upstream)))
+            .then_with(|| verrevcmp(text_at(a, &self.revision), text_at(b, &other.revision)))
     }
 }
 

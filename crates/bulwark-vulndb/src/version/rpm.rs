@@ -10,14 +10,18 @@
 
 use std::cmp::Ordering;
 
-use super::digits::{all_digits, cmp_numeric, ordered_by_compare};
+use std::ops::Range;
 
+use super::digits::{all_digits, cmp_numeric, ordered_by_compare, span_of, text_at};
+
+/// The parts are ranges of `original` (an absent epoch is empty: it
+/// compares equal to `0`).
 #[derive(Clone, Debug)]
 pub struct RpmVersion {
     original: String,
-    epoch: String,
-    version: String,
-    release: Option<String>,
+    epoch: Range<usize>,
+    version: Range<usize>,
+    release: Option<Range<usize>>,
 }
 
 impl RpmVersion {
@@ -27,28 +31,29 @@ impl RpmVersion {
         }
         let (epoch, rest) = match input.split_once(':') {
             Some((e, rest)) if all_digits(e) => (e, rest),
-            _ => ("0", input),
+            _ => (&input[..0], input),
         };
         let (version, release) = match rest.split_once('-') {
-            Some((v, r)) => (v, Some(r.to_string())),
+            Some((v, r)) => (v, Some(span_of(input, r))),
             None => (rest, None),
         };
         Ok(RpmVersion {
             original: input.to_string(),
-            epoch: epoch.to_string(),
-            version: version.to_string(),
+            epoch: span_of(input, epoch),
+            version: span_of(input, version),
             release,
         })
     }
 
     fn compare(&self, other: &Self) -> Ordering {
-        cmp_numeric(&self.epoch, &other.epoch)
-            .then_with(|| rpmvercmp(&self.version, &other.version))
+        let (a, b) = (self.original.as_str(), other.original.as_str());
+        cmp_numeric(text_at(a, &self.epoch), text_at(b, &other.epoch))
+            .then_with(|| rpmvercmp(text_at(a, &self.version), text_at(b, &other.version)))
             .then_with(|| match (&self.release, &other.release) {
                 (None, None) => Ordering::Equal,
                 (None, Some(_)) => Ordering::Less,
                 (Some(_), None) => Ordering::Greater,
-                (Some(a), Some(b)) => rpmvercmp(a, b),
+                (Some(x), Some(y)) => rpmvercmp(text_at(a, x), text_at(b, y)),
             })
     }
 }
