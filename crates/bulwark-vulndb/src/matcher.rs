@@ -239,7 +239,12 @@ fn findings_of(mut hits: Vec<Hit<'_>>, known: &[Known<'_>]) -> Vec<Finding> {
         };
         key(a)
             .cmp(&key(b))
-            .then_with(|| a.candidate.vuln_id.as_str().cmp(b.candidate.vuln_id.as_str()))
+            .then_with(|| {
+                a.candidate
+                    .vuln_id
+                    .as_str()
+                    .cmp(b.candidate.vuln_id.as_str())
+            })
             .then_with(|| id(a).cmp(id(b)))
     });
     hits.dedup_by(|a, b| a.candidate.vuln_id == b.candidate.vuln_id && id(a) == id(b));

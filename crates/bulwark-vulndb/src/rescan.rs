@@ -49,10 +49,7 @@ impl AdvisorySource for StoreAdvisories<'_> {
             .unwrap_or_default())
     }
 
-    fn advisories_for_keys(
-        &self,
-        keys: &[(&str, &str)],
-    ) -> Result<Vec<Candidates>, StoreError> {
+    fn advisories_for_keys(&self, keys: &[(&str, &str)]) -> Result<Vec<Candidates>, StoreError> {
         let mut ecosystems = self.ecosystems.borrow_mut();
         let ecosystems = match &mut *ecosystems {
             Some(e) => e,

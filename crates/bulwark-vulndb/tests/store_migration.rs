@@ -105,7 +105,9 @@ fn v3_store(path: &std::path::Path) {
     {
         let store = Store::open_or_create(path).unwrap();
         store
-            .import::<StoreError>("test", SystemTime::now(), |imp| imp.put(&record()).map(drop))
+            .import::<StoreError>("test", SystemTime::now(), |imp| {
+                imp.put(&record()).map(drop)
+            })
             .unwrap();
         let outcome = scan_inventory(&store, &inventory(), FIRST_SEEN).unwrap();
         assert_eq!(outcome.events.len(), 1);

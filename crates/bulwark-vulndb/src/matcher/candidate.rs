@@ -185,7 +185,11 @@ impl Candidate {
             .map(|r| Text::from(r.url.as_str()));
         Some(Candidate {
             vuln_id: Text::from(vuln.id.as_str()),
-            aliases: vuln.aliases.iter().map(|a| Text::from(a.as_str())).collect(),
+            aliases: vuln
+                .aliases
+                .iter()
+                .map(|a| Text::from(a.as_str()))
+                .collect(),
             summary: vuln.summary.as_deref().map(Text::from),
             url,
             withdrawn: vuln.withdrawn.is_some(),

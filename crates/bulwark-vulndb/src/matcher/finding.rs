@@ -102,7 +102,11 @@ pub(crate) struct ComponentText {
 
 impl ComponentText {
     pub(crate) fn new(c: &Component) -> ComponentText {
-        let source = if c.name != c.package { c.name.as_str() } else { "" };
+        let source = if c.name != c.package {
+            c.name.as_str()
+        } else {
+            ""
+        };
         let purl = c.purl.as_deref().unwrap_or_default();
         let layer = c.layer.as_deref().unwrap_or_default();
         let [ecosystem, package, installed_version, source, purl, layer] = Text::pack([

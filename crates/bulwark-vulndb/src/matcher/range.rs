@@ -125,9 +125,7 @@ pub(crate) fn evaluate_range(
     range: &CandidateRange,
 ) -> Result<Option<RangeHit>, String> {
     let fresh;
-    let mut prepared = range
-        .prepared
-        .get_or_init(|| Prepared::new(scheme, range));
+    let mut prepared = range.prepared.get_or_init(|| Prepared::new(scheme, range));
     if prepared.scheme != scheme {
         fresh = Prepared::new(scheme, range);
         prepared = &fresh;

@@ -207,7 +207,10 @@ mod tests {
     #[test]
     fn pack_puts_the_parts_in_one_buffer() {
         let [a, b, c] = Text::pack(["Debian:12", "", "π1"]);
-        assert_eq!((a.as_str(), b.as_str(), c.as_str()), ("Debian:12", "", "π1"));
+        assert_eq!(
+            (a.as_str(), b.as_str(), c.as_str()),
+            ("Debian:12", "", "π1")
+        );
         assert!(Arc::ptr_eq(&a.buf, &c.buf));
     }
 }

@@ -58,10 +58,10 @@ fn result(f: &Finding, rule_index: usize, target: &str) -> Value {
         .as_ref()
         .map(|v| format!(", fixed in {v}"))
         .unwrap_or_else(|| ", no fix available".into());
-    let uri = f
-        .purl
-        .as_ref()
-        .map_or_else(|| format!("{}/{}", f.ecosystem, f.package), ToString::to_string);
+    let uri = f.purl.as_ref().map_or_else(
+        || format!("{}/{}", f.ecosystem, f.package),
+        ToString::to_string,
+    );
     json!({
         "ruleId": f.vuln_id,
         "ruleIndex": rule_index,

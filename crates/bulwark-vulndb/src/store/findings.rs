@@ -44,9 +44,23 @@ pub struct Recorded {
 
 /// The `content` column: the first 16 bytes of the SHA-256 of a
 /// finding's stored JSON. Kept in the index of open findings, so a
-/// re-match tells an unchanged finding from the index alone.
-fn content_digest(json: &str) -> Vec<u8> {
-    Sha256::digest(json.as_bytes())[..16].to_vec()
+/// re-match tells an unchanged finding from the index alone. The JSON is
+/// serialised straight into the hash: most findings of a re-match are
+/// unchanged and never need the text.
+fn digest_of(f: &Finding) -> Result<Vec<u8>, serde_json::Error> {
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Hashing(Sha256::new());
+    serde_json::to_writer(&mut h, f)?;
+    Ok(h.0.finalize()[..16].to_vec())
 }
 
 impl Store {
@@ -202,11 +216,11 @@ impl Store {
             finding,
         };
         for f in current {
-            let json = serde_json::to_string(f).map_err(|e| self.data_err(e))?;
-            let content = content_digest(&json);
+            let content = digest_of(f).map_err(|e| self.data_err(e))?;
             match open.remove(&f.id) {
                 Some(Some(prev)) if prev == content => {}
                 Some(_) => {
+                    let json = serde_json::to_string(f).map_err(|e| self.data_err(e))?;
                     self.exec(
                         "UPDATE findings SET finding = ?3, content = ?4
                          WHERE digest = ?1 AND finding_id = ?2",
@@ -215,6 +229,7 @@ impl Store {
                     out.updated += 1;
                 }
                 None => {
+                    let json = serde_json::to_string(f).map_err(|e| self.data_err(e))?;
                     self.insert_finding(digest, f, &json, &content, now)?;
                     out.events.push(event("new", now, f.clone()));
                 }
@@ -256,7 +271,15 @@ impl Store {
              ON CONFLICT(digest, finding_id) DO UPDATE SET vuln_id = excluded.vuln_id,
                component = excluded.component, first_seen = excluded.first_seen,
                resolved_at = NULL, finding = excluded.finding, content = excluded.content",
-            params![digest, f.id, f.vuln_id.as_str(), component, now, json, content],
+            params![
+                digest,
+                f.id,
+                f.vuln_id.as_str(),
+                component,
+                now,
+                json,
+                content
+            ],
         )
     }
 
@@ -283,5 +306,32 @@ impl Store {
             out.push(serde_json::from_str(&json).map_err(|e| self.data_err(e))?);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matcher::{Evidence, Text};
+
+    #[test]
+    fn content_digest_is_of_the_stored_json() {
+        let f: Finding = serde_json::from_value(serde_json::json!({
+            "id": "X-1/PyPI/a@1", "vuln_id": "X-1", "aliases": ["CVE-1"], "ecosystem": "PyPI",
+            "package": "a", "installed_version": "1", "severity": "high",
+            "severity_source": "vendor", "affected_index": 0,
+            "evidence": {"kind": "listed_version", "version": "1"}}))
+        .unwrap();
+        assert_eq!(
+            f.evidence,
+            Evidence::ListedVersion {
+                version: Text::from("1")
+            }
+        );
+        let json = serde_json::to_string(&f).unwrap();
+        assert_eq!(
+            digest_of(&f).unwrap(),
+            Sha256::digest(json.as_bytes())[..16].to_vec()
+        );
     }
 }

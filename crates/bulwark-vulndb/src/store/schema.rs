@@ -148,10 +148,11 @@ fn migrate(store: &Store, from: &str) -> Result<(), StoreError> {
         run("DROP TABLE affected_keys;")?;
         run(AFFECTED_KEYS)?;
         for (id, text) in records(store)? {
-            let vuln: Vulnerability = serde_json::from_str(&text).map_err(|e| StoreError::Data {
-                path: store.path().display().to_string(),
-                detail: format!("record {id}: {e}"),
-            })?;
+            let vuln: Vulnerability =
+                serde_json::from_str(&text).map_err(|e| StoreError::Data {
+                    path: store.path().display().to_string(),
+                    detail: format!("record {id}: {e}"),
+                })?;
             store.put_candidates(&vuln)?;
         }
         if from != "3" {

@@ -251,7 +251,11 @@ fn finding_body(f: &Finding) -> FindingBody {
         version: f.installed_version.to_string(),
         fixed: f.fixed_version.as_ref().map(ToString::to_string),
         severity: f.severity.to_string(),
-        summary: f.summary.as_ref().map(ToString::to_string).unwrap_or_default(),
+        summary: f
+            .summary
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         layer: f.layer.as_ref().map(ToString::to_string),
     }
 }

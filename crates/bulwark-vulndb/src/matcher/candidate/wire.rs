@@ -108,7 +108,8 @@ pub fn decode(bytes: &[u8]) -> Result<Candidate, WireError> {
         return Err(r.fail("unknown format byte"));
     }
     let n = r.len()?;
-    let text = std::str::from_utf8(&bytes[r.at..r.at + n]).map_err(|_| r.fail("text is not UTF-8"))?;
+    let text =
+        std::str::from_utf8(&bytes[r.at..r.at + n]).map_err(|_| r.fail("text is not UTF-8"))?;
     r.text = Arc::from(text);
     r.at += n;
     let c = Candidate {
@@ -392,7 +393,10 @@ mod tests {
         assert_eq!(decode(&bytes).unwrap_err().what, "string beyond the text");
         // vuln_id of 1 byte: half of π.
         let bytes = [FORMAT, 2, 0xcf, 0x80, 1];
-        assert_eq!(decode(&bytes).unwrap_err().what, "string splits a character");
+        assert_eq!(
+            decode(&bytes).unwrap_err().what,
+            "string splits a character"
+        );
         let bytes = [FORMAT, 1, 0xff, 1];
         assert_eq!(decode(&bytes).unwrap_err().what, "text is not UTF-8");
     }
