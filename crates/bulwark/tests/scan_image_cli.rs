@@ -152,6 +152,14 @@ fn real_image_scans_with_findings_per_layer_from_every_input_kind() {
         "{findings:?}"
     );
 
+    // The image's CIS section 4 checks are in the JSON report too.
+    let checks = report["image_checks"].as_array().expect("image_checks");
+    let healthcheck = checks
+        .iter()
+        .find(|c| c["id"] == "4.6")
+        .unwrap_or_else(|| panic!("no 4.6 check: {checks:?}"));
+    assert_eq!(healthcheck["status"], "fail", "{healthcheck}");
+
     // The table shows the layer column and which build step brought them.
     let table = ok(&bulwark(&data, &["scan", oci]));
     assert!(table.contains("LAYER"), "{table}");

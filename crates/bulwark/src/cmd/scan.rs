@@ -68,11 +68,31 @@ pub struct Args {
     push: super::server_push::PushArgs,
 }
 
-fn render(format: Format, report: &ScanReport, now: &str) -> anyhow::Result<String> {
+/// The report in `format`; an image's CIS checks follow the table and are
+/// the `image_checks` member of the JSON report (SARIF and CycloneDX VDR
+/// carry vulnerabilities only).
+fn render(
+    format: Format,
+    report: &ScanReport,
+    checks: Option<&[Check]>,
+    now: &str,
+) -> anyhow::Result<String> {
     let version = env!("CARGO_PKG_VERSION");
     Ok(match format {
-        Format::Table => table(report),
-        Format::Json => serde_json::to_string_pretty(report)? + "\n",
+        Format::Table => {
+            let mut text = table(report);
+            if let Some(checks) = checks {
+                text.push_str(&image_checks::table(checks));
+            }
+            text
+        }
+        Format::Json => {
+            let mut value = serde_json::to_value(report)?;
+            if let (Some(checks), Some(members)) = (checks, value.as_object_mut()) {
+                members.insert("image_checks".to_owned(), serde_json::to_value(checks)?);
+            }
+            serde_json::to_string_pretty(&value)? + "\n"
+        }
         Format::Sarif => serde_json::to_string_pretty(&sarif(report, version))? + "\n",
         Format::Cyclonedx => serde_json::to_string_pretty(&cyclonedx(report, version, now))? + "\n",
     })
@@ -212,10 +232,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ignore_unfixed: args.ignore_unfixed,
     };
     let report = scan_sbom(&store, &sbom, &facts, &vex_docs, options, &now)?;
-    let mut text = render(args.format, &report, &now)?;
-    if let (Format::Table, Some(checks)) = (args.format, &checks) {
-        text.push_str(&image_checks::table(checks));
-    }
+    let text = render(args.format, &report, checks.as_deref(), &now)?;
     match &args.output {
         Some(path) => {
             std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
